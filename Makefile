@@ -1,0 +1,38 @@
+# b12 — two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install run test check bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-groups --quiet
+	@touch $@
+
+install: $(VENV)/.synced  ## create .venv and install b12 with the locked dependencies
+
+run: install  ## print an example plan (the web app replaces this once it exists)
+	$(BIN)/b12 plan --input examples/pernicious-anaemia.json --start today
+
+test: install  ## the whole suite
+	$(BIN)/pytest -q
+
+check: install  ## lint, format check, mypy strict
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: install  ## benchmarks that print ratios measured side by side
+	$(BIN)/python bench/cli_startup.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis
