@@ -134,6 +134,8 @@ class Phase:
             raise ValueError(f"{self.name}: a duration ending needs a number of days, and only it")
         if self.doses is not None and self.doses < 1:
             raise ValueError(f"{self.name}: at least one dose")
+        if self.duration_days is not None and self.duration_days < 1:
+            raise ValueError(f"{self.name}: a duration must be at least 1 day")
         if self.doses is not None and self.doses_range is not None and self.doses not in self.doses_range:
             raise ValueError(f"{self.name}: {self.doses} doses is outside the label range {self.doses_range}")
 

@@ -1,0 +1,457 @@
+"""The Typer app: every ``b12`` command, its help, and Rich output.
+
+Flags build the same JSON case that ``--input`` reads (``docs/case-format.md``), so a case typed on the
+command line and a case file are validated by one path. This adapter may read the clock (``--start
+today``); the domain never does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from b12.adapters.case_json import case_from_json, json_from_text
+from b12.adapters.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, render
+from b12.adapters.cli.quick import _analyte
+from b12.adapters.plan_json import comparison_to_dict, interpretation_to_dict, plan_to_dict
+from b12.domain.case import Case
+from b12.domain.errors import B12Error, CaseError
+from b12.domain.plan import DISCLAIMER, Comparison, Plan
+
+app = typer.Typer(
+    name="b12",
+    help="Vitamin B12 deficiency decision support: units, lab interpretation, guideline regimens and dated plans. "
+    "Decision support only — a clinician decides.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+guidelines_app = typer.Typer(help="List the rules b12 applies, with their sources; 'show ID' for one rule.")
+app.add_typer(guidelines_app, name="guidelines")
+
+out = Console(highlight=False, soft_wrap=False)
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+STATUS_STYLE = {"confirmed": "bold red", "indeterminate": "yellow", "unlikely": "green", "not_assessable": "dim"}
+
+
+# --- case flags, shared by interpret / plan / compare ------------------------------------------------
+
+InputOpt = Annotated[Path | None, typer.Option("--input", "-i", help="A case as JSON (docs/case-format.md); '-' reads stdin.")]
+GuidelineOpt = Annotated[str | None, typer.Option("--guideline", "-g", help="uk | us-label | us-practice (default uk).")]
+ThresholdsOpt = Annotated[str | None, typer.Option(help="Threshold set: nice-ng239, bsh-2014, ruh-bath, north-bristol.")]
+StartOpt = Annotated[str | None, typer.Option(help="Start date, ISO (2026-01-05) or 'today'.")]
+SexOpt = Annotated[str | None, typer.Option(help="female | male.")]
+AgeOpt = Annotated[int | None, typer.Option(help="Age in years.")]
+PregnantOpt = Annotated[bool | None, typer.Option("--pregnant/--not-pregnant", help="Pregnant.", show_default=False)]
+BreastfeedingOpt = Annotated[bool | None, typer.Option("--breastfeeding/--not-breastfeeding", show_default=False)]
+EthnicityOpt = Annotated[str | None, typer.Option(help="black | asian | white | mixed | other.")]
+LabOpt = Annotated[list[str] | None, typer.Option("--lab", "-l", help="TEST=VALUE UNIT[@DATE], e.g. 'b12_total=150 ng/L'. Repeatable.")]
+SymptomOpt = Annotated[list[str] | None, typer.Option("--symptom", help="fatigue, glossitis, paraesthesia, numbness, ataxia, gait, balance, memory, vision, mood, breathless. Repeatable.")]
+CauseOpt = Annotated[list[str] | None, typer.Option("--cause", help="diet, autoimmune_gastritis, gastrectomy, bariatric_surgery, ileal_resection, crohns, coeliac, metformin, ppi, h2_antagonist, nitrous_oxide, unknown. Repeatable.")]
+ConditionOpt = Annotated[list[str] | None, typer.Option("--condition", help="leber, tobacco_amblyopia, cobalt_allergy, renal_impairment, anticoagulant. Repeatable.")]
+RouteOpt = Annotated[str | None, typer.Option(help="Route preference: im | oral | nasal.")]
+IntervalOpt = Annotated[int | None, typer.Option("--maintenance-interval", help="Maintenance interval in months, chosen by the clinician.")]
+TreatOpt = Annotated[bool | None, typer.Option("--treat/--no-treat", help="A clinician's decision to treat or not.", show_default=False)]
+OverrideOpt = Annotated[list[str] | None, typer.Option("--override", help="A rule ID the clinician overrides, e.g. SAFE-COBALT.")]
+LastInjectionOpt = Annotated[str | None, typer.Option(help="Date of the last B12 injection (ISO).")]
+LongTermOpt = Annotated[bool | None, typer.Option("--long-term-replacement", help="Established on long-term replacement.", show_default=False)]
+StrengthOpt = Annotated[str | None, typer.Option(help="Product strength, e.g. '1 mg/mL', '1000 mcg/mL'.")]
+SyringeOpt = Annotated[str | None, typer.Option(help="Syringe scale: U-100 (default) or U-40.")]
+HorizonOpt = Annotated[int | None, typer.Option(help="Schedule horizon in months (default 12).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _start(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return _today().isoformat() if text.strip().lower() == "today" else text
+
+
+def _parse_lab(index: int, text: str) -> dict[str, Any]:
+    test, sep, rest = text.partition("=")
+    if not sep:
+        raise CaseError(f"--lab #{index + 1}", f"{text!r}: write TEST=VALUE UNIT, e.g. 'b12_total=150 ng/L'")
+    rest, _, when = rest.partition("@")
+    parts = rest.strip().split(None, 1)
+    if len(parts) != 2:
+        raise CaseError(f"--lab #{index + 1}", f"{text!r}: give a value and a unit, e.g. '150 ng/L'")
+    try:
+        value: float = float(parts[0])
+    except ValueError:
+        raise CaseError(f"--lab #{index + 1}", f"{parts[0]!r} is not a number") from None
+    lab: dict[str, Any] = {"test": test.strip(), "value": value, "unit": parts[1].strip()}
+    if when.strip():
+        lab["date"] = when.strip()
+    return lab
+
+
+def _read_input(path: Path) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CaseError("--input", f"cannot read {path}: {error.strerror or error}") from None
+    data = json_from_text(text)
+    if not isinstance(data, dict):
+        raise CaseError("--input", "a case is a JSON object")
+    return data
+
+
+def build_case(input: Path | None, **flags: Any) -> Case:
+    """Merge a case file (if any) with the flags given, then validate through the JSON case path."""
+    data: dict[str, Any] = _read_input(input) if input else {}
+    patient = dict(data.get("patient") or {})
+    for key in ("sex", "age", "pregnant", "breastfeeding", "ethnicity"):
+        if flags.get(key) is not None:
+            patient[key] = flags[key]
+    if patient:
+        data["patient"] = patient
+    for key in ("guideline", "thresholds", "strength", "syringe", "horizon"):
+        if flags.get(key) is not None:
+            data[key] = flags[key]
+    if flags.get("start") is not None:
+        data["start"] = _start(flags["start"])
+    elif isinstance(data.get("start"), str) and data["start"].lower() == "today":
+        data["start"] = _today().isoformat()
+    data.setdefault("guideline", "uk")
+    data.setdefault("start", _today().isoformat())
+    if flags.get("labs"):
+        data["labs"] = [*data.get("labs", []), *(_parse_lab(i, t) for i, t in enumerate(flags["labs"]))]
+    for key in ("symptoms", "causes", "conditions"):
+        if flags.get(key):
+            data[key] = [*data.get(key, []), *flags[key]]
+    preferences = dict(data.get("preferences") or {})
+    for flag, key in (("route", "route"), ("maintenance_interval", "maintenance_interval_months"), ("treat", "treat")):
+        if flags.get(flag) is not None:
+            preferences[key] = flags[flag]
+    if flags.get("overrides"):
+        preferences["overrides"] = [*preferences.get("overrides", []), *flags["overrides"]]
+    if preferences:
+        data["preferences"] = preferences
+    treatment = dict(data.get("treatment") or {})
+    if flags.get("last_injection") is not None:
+        treatment["last_injection"] = flags["last_injection"]
+    if flags.get("long_term_replacement") is not None:
+        treatment["long_term_replacement"] = flags["long_term_replacement"]
+    if treatment:
+        data["treatment"] = treatment
+    return case_from_json(data)
+
+
+# --- output -------------------------------------------------------------------------------------------
+
+
+def _t(text: object, style: str = "") -> Text:
+    """Data printed as-is: source IDs like [S18] must not be read as Rich markup."""
+    return Text(str(text), style=style)
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _print_interpretation(data: dict[str, Any]) -> None:
+    status = data["status"]
+    ts = data["threshold_set"]
+    out.print(Text.assemble("Status: ", (status.replace("_", " "), STATUS_STYLE.get(status, "")),
+                            f"   (threshold set {ts['id']} {ts['version']})"))
+    out.print(_t(f"Boundaries: {ts['boundary_rule']}", "dim"))
+    if data["normalised"]:
+        table = Table("test", "reported", "normalised", "other unit", "band", title="Results", title_justify="left")
+        for r in data["normalised"]:
+            other = f"{r['other_value']:g} {r['other_unit']}" if r["other_value"] is not None else ""
+            table.add_row(_t(r["test"]), _t(f"{r['original_value']:g} {r['original_unit']}"),
+                          _t(f"{r['value']:g} {r['unit']}"), _t(other), _t(r["band"] or ""))
+        out.print(table)
+    for f in data["findings"]:
+        out.print(_t(f"• {f['message']}  [{f['rule'] or ''} {' '.join(f['sources'])}]".replace("[ ", "[")))
+    for t in data["next_tests"]:
+        out.print(_t(f"→ next test: {t['test']} — {t['reason']}  [{t['rule']} {' '.join(t['sources'])}]", "bold"))
+
+
+def _print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
+    if not alerts:
+        return
+    out.print(_t("Alerts", "bold underline"))
+    for a in alerts:
+        out.print(Text.assemble((f"[{a['severity']}] {a['rule']}", SEVERITY_STYLE[a["severity"]]),
+                                f" {a['message']} ", (f"({' '.join(a['sources']) or 'no source: see message'})", "dim")))
+
+
+def print_plan(plan: Plan, *, all_doses: bool) -> None:
+    data = plan_to_dict(plan)
+    guideline = data["guideline"]
+    out.rule(_t(f"b12 plan — {guideline['title']} (version {guideline['version']})"))
+    _print_interpretation(data["interpretation"])
+    rec = data["recommendation"]
+    out.print()
+    out.print(Text.assemble(("Recommendation: ", "bold"), ("treat" if rec["treat"] else "do not treat now", "bold"),
+                            f" — {rec['reason']}"))
+    if rec["regimen"]:
+        out.print(_t(f"{rec['regimen']}: {rec['title']}"))
+        phases = Table("phase", "dose", "how often", "for how long", "rule", "sources", title_justify="left")
+        for p in rec["phases"]:
+            length = (f"{p['doses']} doses" if p["doses"] else f"{p['duration_days']} days" if p["duration_days"]
+                      else p["until"] or "")
+            phases.add_row(_t(p["name"]), _t(f"{p['dose_mg']:g} mg {p['route'].upper()}"), _t(p["frequency"]),
+                           _t(length), _t(p["rule"]), _t(" ".join(p["sources"])))
+        out.print(phases)
+    lifelong = "for life" if rec["lifelong"] else (rec["reconsider"] or "")
+    if rec["treat"]:
+        out.print(_t(f"Duration: {lifelong}"))
+    if rec["blocked_products"]:
+        out.print(_t(f"Blocked: {', '.join(rec['blocked_products'])}", "bold red"))
+    if rec["urgent_specialist_advice"]:
+        out.print(_t("Seek urgent specialist (haematology) advice.", "bold red"))
+    if data["schedule"]:
+        doses = data["schedule"] if all_doses else data["schedule"][:14]
+        table = Table("date", "phase", "dose", "volume", "syringe", title=f"Schedule to {data['horizon']['end']}",
+                      title_justify="left")
+        for d in doses:
+            units = f"{d['syringe_units']:g} units" if d["syringe_units"] is not None else ""
+            volume = f"{d['volume_ml']:g} mL" if d["volume_ml"] is not None else d["route"]
+            table.add_row(_t(d["date"]), _t(d["phase"] + (" (provisional)" if d["provisional"] else "")),
+                          _t(f"{d['dose_mg']:g} mg"), _t(volume), _t(units))
+        out.print(table)
+        hidden = len(data["schedule"]) - len(doses)
+        if hidden:
+            out.print(_t(f"… {hidden} more doses (--all-doses to list them, --json for everything)", "dim"))
+        totals = Table("phase", "doses", "injections", "mg", "mL", "first", "last", title="Totals", title_justify="left")
+        for t in [*data["totals"]["phases"], data["totals"]["overall"]]:
+            totals.add_row(_t(t["phase"] + ("" if t["complete"] else " (to horizon)")), _t(t["doses"]),
+                           _t(t["injections"]), _t(f"{t['mg']:g}"), _t("" if t["ml"] is None else f"{t['ml']:g}"),
+                           _t(t["first"] or ""), _t(t["last"] or ""))
+        out.print(totals)
+    out.print(_t(data["switch"]["note"], "bold"))
+    if data["followups"]:
+        table = Table("date", "kind", "tests", "what to expect", "rule", title="Follow-up", title_justify="left")
+        for f in data["followups"]:
+            table.add_row(_t(f["date"]), _t(f["kind"]), _t(", ".join(f["tests"])), _t(f["expect"] or ""),
+                          _t(f"{f['rule']} {' '.join(f['sources'])}"))
+        out.print(table)
+    _print_alerts(data["alerts"])
+    out.print(_t(f"Rules applied: {', '.join(data['rules_applied'])}", "dim"))
+    out.print(_t(DISCLAIMER, "italic"))
+
+
+def print_comparison(comparison: Comparison) -> None:
+    data = comparison_to_dict(comparison)
+    table = Table("regimen", "injections 8 wk", "mg 8 wk", "injections 1st yr", "mg 1st yr", "loading ends",
+                  "maintenance starts", "est. retained 1st yr (mg)", title=f"Regimens from {data['start']}",
+                  title_justify="left")
+    for row in data["regimens"]:
+        kept = row["estimated_retained"]["first_year"]
+        estimate = "n/a" if not kept["doses_counted"] else (
+            f"{kept['low_mg']:g}" if kept["low_mg"] == kept["high_mg"] else f"{kept['low_mg']:g}–{kept['high_mg']:g}")
+        if kept["doses_counted"] and kept["doses_without_figure"]:
+            estimate += f" (+{kept['doses_without_figure']} doses without a figure)"
+        open_note = " (open-ended: to horizon)" if row["open_ended"] else ""
+        table.add_row(_t(f"{row['regimen']} ({row['guideline']})"), _t(row["first_8_weeks"]["injections"]),
+                      _t(f"{row['first_8_weeks']['mg']:g}"), _t(f"{row['first_year']['injections']}{open_note}"),
+                      _t(f"{row['first_year']['mg']:g}"), _t(row["loading_ends"] or "—"),
+                      _t(row["maintenance_starts"] or "— (after a clinician ends loading)"), _t(estimate))
+    out.print(table)
+    est = data["retention_estimate"]
+    out.print(_t(f"Estimated retained = dose × (1 − 72-h urinary loss); {est['caveat']} Sources: {' '.join(est['sources'])}.",
+                 "dim"))
+    out.print(_t(DISCLAIMER, "italic"))
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def convert(
+    value: Annotated[float, typer.Argument(help="The number to convert, e.g. 1000.")],
+    from_unit: Annotated[str, typer.Argument(help="Its unit, e.g. mcg, pg/mL, g/dL.")],
+    to_unit: Annotated[str, typer.Argument(help="The unit wanted, e.g. mg, pmol/L, g/L.")],
+    analyte: Annotated[str | None, typer.Option("--analyte", "-a", help="Needed for mass <-> amount: b12, folate, hemoglobin, …")] = None,
+) -> None:
+    """Convert a dose or a lab value between units (µg/mcg/mg, pg/mL = ng/L <-> pmol/L, g/dL <-> g/L, …)."""
+    from b12.domain.units import convert as convert_units
+
+    key = _analyte(analyte)
+    out.print(_t(render.conversion(value, from_unit, convert_units(value, from_unit, to_unit, analyte=key), key)))
+
+
+@app.command()
+def dose(
+    value: Annotated[float, typer.Argument(help="Dose amount, e.g. 1.")],
+    unit: Annotated[str, typer.Argument(help="Dose unit: mg, mcg, µg, microgram(s).")],
+    strength: Annotated[str, typer.Option("--strength", "-s", help="Product strength, e.g. 1000mcg/mL, 1 mg/mL, 5 mg/2 mL.")],
+    syringe: Annotated[str, typer.Option(help="Syringe scale: U-100, U-40, or 'none'.")] = "U-100",
+) -> None:
+    """How much to draw up: the volume in mL and the units on an insulin syringe for a dose."""
+    from b12.domain import units
+
+    chosen = None if syringe.lower() in ("none", "") else syringe
+    for line in render.dose(units.dose_volume(units.quantity(value, unit), strength, chosen)):
+        out.print(_t(line))
+
+
+@app.command()
+def interpret(
+    input: InputOpt = None, guideline: GuidelineOpt = None, thresholds: ThresholdsOpt = None, start: StartOpt = None,
+    sex: SexOpt = None, age: AgeOpt = None, pregnant: PregnantOpt = None, breastfeeding: BreastfeedingOpt = None,
+    ethnicity: EthnicityOpt = None, lab: LabOpt = None, symptom: SymptomOpt = None, cause: CauseOpt = None,
+    condition: ConditionOpt = None, last_injection: LastInjectionOpt = None, long_term_replacement: LongTermOpt = None,
+    mcv_cutoff: Annotated[float | None, typer.Option(help="MCV cut-off for macrocytosis in fL (default 100).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Interpret a lab panel against a threshold set: status, findings, what to test next."""
+    from b12.services import interpret_case
+
+    case = build_case(input, guideline=guideline, thresholds=thresholds, start=start, sex=sex, age=age,
+                      pregnant=pregnant, breastfeeding=breastfeeding, ethnicity=ethnicity, labs=lab, symptoms=symptom,
+                      causes=cause, conditions=condition, last_injection=last_injection,
+                      long_term_replacement=long_term_replacement)
+    if mcv_cutoff is not None:
+        from dataclasses import replace
+
+        case = replace(case, mcv_cutoff_fl=mcv_cutoff)
+    interpretation = interpret_case(case)
+    data = interpretation_to_dict(interpretation)
+    data["alerts"] = [{"rule": a.rule, "severity": a.severity.value, "message": a.message, "sources": list(a.sources)}
+                      for a in interpretation.alerts]
+    if as_json:
+        _print_json(data)
+        return
+    _print_interpretation(data)
+    _print_alerts(data["alerts"])
+
+
+@app.command()
+def plan(
+    input: InputOpt = None, guideline: GuidelineOpt = None, thresholds: ThresholdsOpt = None, start: StartOpt = None,
+    sex: SexOpt = None, age: AgeOpt = None, pregnant: PregnantOpt = None, breastfeeding: BreastfeedingOpt = None,
+    ethnicity: EthnicityOpt = None, lab: LabOpt = None, symptom: SymptomOpt = None, cause: CauseOpt = None,
+    condition: ConditionOpt = None, route: RouteOpt = None, maintenance_interval: IntervalOpt = None,
+    treat: TreatOpt = None, override: OverrideOpt = None, last_injection: LastInjectionOpt = None,
+    long_term_replacement: LongTermOpt = None, strength: StrengthOpt = None, syringe: SyringeOpt = None,
+    horizon: HorizonOpt = None, as_json: JsonOpt = False,
+    all_doses: Annotated[bool, typer.Option("--all-doses", help="List every dose, not the first 14.")] = False,
+) -> None:
+    """Build a plan: interpretation, regimen, dated schedule with totals, follow-ups and safety alerts."""
+    from b12.services import plan_case
+
+    case = build_case(input, guideline=guideline, thresholds=thresholds, start=start, sex=sex, age=age,
+                      pregnant=pregnant, breastfeeding=breastfeeding, ethnicity=ethnicity, labs=lab, symptoms=symptom,
+                      causes=cause, conditions=condition, route=route, maintenance_interval=maintenance_interval,
+                      treat=treat, overrides=override, last_injection=last_injection,
+                      long_term_replacement=long_term_replacement, strength=strength, syringe=syringe, horizon=horizon)
+    result = plan_case(case)
+    if as_json:
+        _print_json(plan_to_dict(result))
+    else:
+        print_plan(result, all_doses=all_doses)
+
+
+@app.command()
+def compare(
+    regimens: Annotated[list[str] | None, typer.Argument(help="Regimen IDs, e.g. UK-IM-NN US-FDA-CN US-STABLER.")] = None,
+    input: InputOpt = None, start: StartOpt = None, guideline: GuidelineOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Compare regimens side by side: injections and mg in 8 weeks and a year, switch date, estimated retained."""
+    from b12.services import compare_regimens, plan_case, plan_regimens
+
+    ids = list(regimens or [])
+    start_date: str | None = _start(start)
+    if input is not None:
+        case = build_case(input, guideline=guideline, start=start)
+        start_date = case.start.isoformat()
+        guideline = case.guideline
+        if not ids:
+            ids = plan_regimens(plan_case(case))
+    try:
+        when = date.fromisoformat(start_date) if start_date else _today()
+    except ValueError:
+        raise CaseError("--start", f"{start_date!r} is not an ISO date (YYYY-MM-DD) or 'today'") from None
+    comparison = compare_regimens(when, ids, guideline)
+    if as_json:
+        _print_json(comparison_to_dict(comparison))
+    else:
+        print_comparison(comparison)
+
+
+@guidelines_app.callback(invoke_without_command=True)
+def guidelines_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List every rule, regimen and threshold set with its sources."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from b12.services import rule_catalogue
+
+    entries = rule_catalogue()
+    if as_json:
+        _print_json([{"id": e.id, "kind": e.kind, "title": e.title, "guidelines": list(e.guidelines),
+                      "sources": list(e.sources), "b12_own": e.b12_own} for e in entries])
+        return
+    table = Table("ID", "kind", "title", "guidelines", "sources", title="b12 rules", title_justify="left")
+    for e in entries:
+        table.add_row(_t(e.id), _t(e.kind), _t(e.title + (" (b12 rule ID)" if e.b12_own else "")),
+                      _t(", ".join(e.guidelines)), _t(" ".join(e.sources) or "none"))
+    out.print(table)
+
+
+@guidelines_app.command("show")
+def guidelines_show(rule_id: Annotated[str, typer.Argument(help="A rule, regimen or threshold-set ID, e.g. UK-IM-NN.")],
+                    as_json: JsonOpt = False) -> None:
+    """Show one rule with its full text and the title and address of each source."""
+    from b12.domain.guidelines import sources
+    from b12.services import rule_catalogue
+
+    entries = {e.id.upper(): e for e in rule_catalogue()}
+    entry = entries.get(rule_id.upper())
+    if entry is None:
+        raise CaseError("ID", f"{rule_id!r} is not a rule b12 knows; 'b12 guidelines' lists them")
+    known = sources()
+    cited = [known[s] for s in entry.sources if s in known]
+    if as_json:
+        _print_json({"id": entry.id, "kind": entry.kind, "title": entry.title, "detail": entry.detail,
+                     "guidelines": list(entry.guidelines), "b12_own": entry.b12_own,
+                     "sources": [{"id": s.id, "title": s.title, "url": s.url, "confidence": s.confidence} for s in cited]})
+        return
+    out.print(_t(f"{entry.id} — {entry.title}", "bold"))
+    out.print(_t(f"{entry.kind}; guidelines: {', '.join(entry.guidelines)}"))
+    out.print(_t(entry.detail))
+    if entry.b12_own:
+        out.print(_t("This ID is b12's own: REFERENCE.md §11 names no rule for it.", "dim"))
+    for s in cited:
+        out.print(_t(f"  {s.id} [{s.confidence or '?'}] {s.title} {s.url}"))
+    if not cited:
+        out.print(_t("  No source: the message says what is missing; the clinician decides.", "yellow"))
+
+
+def run_app(args: Sequence[str]) -> int:
+    """Run the Typer app; b12's own errors become one line on stderr and exit code 2."""
+    err = Console(stderr=True, highlight=False)
+    try:
+        app(list(args), standalone_mode=False)
+    except B12Error as error:
+        err.print(_t(f"b12: {error}"))
+        return EXIT_USAGE
+    except typer.Exit as done:
+        return int(done.exit_code)
+    except typer.Abort:
+        err.print(_t("b12: aborted"))
+        return EXIT_USAGE
+    except Exception as error:  # click usage errors and anything unforeseen: one line, never a traceback
+        from typer._click.exceptions import ClickException
+
+        if isinstance(error, ClickException):
+            error.show()
+            return error.exit_code
+        err.print(_t(f"b12: internal error ({type(error).__name__}: {error}); please report it"))
+        return EXIT_INTERNAL
+    return EXIT_OK
