@@ -37,7 +37,29 @@ _EXPORTS: dict[str, str] = {
     "plan_to_dict": "b12.adapters.plan_json",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Analyte",
+    "B12Error",
+    "Case",
+    "Cause",
+    "Condition",
+    "LabResult",
+    "Patient",
+    "Preferences",
+    "Route",
+    "Sex",
+    "Status",
+    "Symptom",
+    "__version__",
+    "case_from_json",
+    "compare_regimens",
+    "convert",
+    "dose_volume",
+    "interpret_case",
+    "parse_strength",
+    "plan_case",
+    "plan_to_dict",
+]
 
 if TYPE_CHECKING:
     from b12.adapters.case_json import case_from_json

@@ -24,7 +24,10 @@ def thresholds_for(case: Case) -> ThresholdSet:
     guideline = load_guideline(case.guideline)
     name = case.thresholds or guideline.default_thresholds
     if name not in threshold_sets():
-        raise CaseError("thresholds", f"{name!r} is not a threshold set b12 knows; use one of: {', '.join(threshold_sets())}")
+        raise CaseError(
+            "thresholds",
+            f"{name!r} is not a threshold set b12 knows; use one of: {', '.join(threshold_sets())}",
+        )
     return load_threshold_set(name)
 
 
@@ -71,15 +74,20 @@ def rule_catalogue() -> list[RuleEntry]:
         if known is None:
             entries[entry.id] = entry
         else:
-            entries[entry.id] = RuleEntry(known.id, known.kind, known.title,
-                                          tuple(dict.fromkeys(known.guidelines + entry.guidelines)),
-                                          known.sources, known.detail, known.b12_own)
+            entries[entry.id] = RuleEntry(
+                known.id,
+                known.kind,
+                known.title,
+                tuple(dict.fromkeys(known.guidelines + entry.guidelines)),
+                known.sources,
+                known.detail,
+                known.b12_own,
+            )
 
     for guideline_id in GUIDELINE_IDS:
         guideline = load_guideline(guideline_id)
         for regimen in guideline.regimens.values():
-            add(RuleEntry(regimen.id, "regimen", regimen.title, (guideline_id,), regimen.sources,
-                          _describe(regimen)))
+            add(RuleEntry(regimen.id, "regimen", regimen.title, (guideline_id,), regimen.sources, _describe(regimen)))
         for rule in guideline.rules.values():
             origin = ("all",) if rule.id in load_common().rules else (guideline_id,)
             add(_rule_entry(rule, origin))

@@ -150,9 +150,7 @@ def test_an_unknown_lab_test_is_an_error_at_its_path_listing_the_known_tests() -
     error = error_for(with_lab(test="hemoglobinn"))
 
     assert error.field == "labs[0].test"
-    assert error.problem.startswith(
-        "'hemoglobinn' is not a test b12 knows; use one of: b12_total, b12_active,"
-    )
+    assert error.problem.startswith("'hemoglobinn' is not a test b12 knows; use one of: b12_total, b12_active,")
     assert "reticulocytes" in error.problem
 
 

@@ -44,9 +44,7 @@ def documented_example(marker: str) -> Any:
 def test_the_committed_case_schema_is_the_one_generated_from_the_model() -> None:
     committed = (DOCS / "case.schema.json").read_text(encoding="utf-8")
 
-    assert committed == case_schema_text(), (
-        f"docs/case.schema.json is stale; regenerate it with: {REGENERATE}"
-    )
+    assert committed == case_schema_text(), f"docs/case.schema.json is stale; regenerate it with: {REGENERATE}"
 
 
 @pytest.mark.parametrize("name", ["case.schema.json", "plan.schema.json"])
@@ -134,9 +132,7 @@ def test_the_schema_and_the_loader_both_refuse_a_bad_case(where: list[str | int]
         pytest.param(lambda plan: plan["interpretation"].update(status="likely"), id="unknown-status"),
         pytest.param(lambda plan: plan["recommendation"].update(route="iv"), id="route-iv"),
         pytest.param(lambda plan: plan["schedule"][0].update(date="05/01/2026"), id="bad-date"),
-        pytest.param(
-            lambda plan: plan["recommendation"]["phases"][0].update(every_unit="fortnight"), id="bad-unit"
-        ),
+        pytest.param(lambda plan: plan["recommendation"]["phases"][0].update(every_unit="fortnight"), id="bad-unit"),
         pytest.param(lambda plan: plan["alerts"][0].update(severity="fatal"), id="bad-severity"),
         pytest.param(lambda plan: plan["totals"]["overall"].pop("complete"), id="incomplete-totals"),
     ],

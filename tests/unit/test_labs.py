@@ -208,9 +208,7 @@ VIGNETTES = [
     ),
     pytest.param(
         Vignette(
-            make_case(
-                active(18), age=38, symptoms={Symptom.FATIGUE, Symptom.GLOSSITIS}, causes={Cause.COELIAC}
-            ),
+            make_case(active(18), age=38, symptoms={Symptom.FATIGUE, Symptom.GLOSSITIS}, causes={Cause.COELIAC}),
             Status.CONFIRMED,
             "Deficiency confirmed",
             rules=frozenset({"DX-ACT"}),
@@ -584,12 +582,8 @@ def test_indeterminate_without_symptoms_does_not_suggest_mma() -> None:
 
 
 def test_mma_with_renal_impairment_warns_that_mma_is_falsely_raised() -> None:
-    with_result = run(
-        make_case(total(230), lab(Analyte.MMA, 620, "nmol/L"), conditions={Condition.RENAL_IMPAIRMENT})
-    )
-    suggested = run(
-        make_case(total(230), symptoms={Symptom.FATIGUE}, conditions={Condition.RENAL_IMPAIRMENT})
-    )
+    with_result = run(make_case(total(230), lab(Analyte.MMA, 620, "nmol/L"), conditions={Condition.RENAL_IMPAIRMENT}))
+    suggested = run(make_case(total(230), symptoms={Symptom.FATIGUE}, conditions={Condition.RENAL_IMPAIRMENT}))
     unused = run(make_case(total(100), conditions={Condition.RENAL_IMPAIRMENT}))
     assert "DX-MMA-RENAL" in alert_rules(with_result)
     assert "DX-MMA-RENAL" in alert_rules(suggested)
@@ -599,12 +593,8 @@ def test_mma_with_renal_impairment_warns_that_mma_is_falsely_raised() -> None:
 # --- injections and long-term replacement ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("days", "interpretable"), [(0, False), (7, False), (14, False), (15, True), (-3, True)]
-)
-def test_a_b12_sample_within_14_days_after_an_injection_is_not_interpretable(
-    days: int, interpretable: bool
-) -> None:
+@pytest.mark.parametrize(("days", "interpretable"), [(0, False), (7, False), (14, False), (15, True), (-3, True)])
+def test_a_b12_sample_within_14_days_after_an_injection_is_not_interpretable(days: int, interpretable: bool) -> None:
     injected = date(2025, 2, 1)
     sample = date.fromordinal(injected.toordinal() + days)
     result = run(make_case(total(400, date=sample), treatment=TreatmentHistory(last_injection=injected)))
@@ -641,9 +631,7 @@ def test_long_term_replacement_with_a_b12_result_warns_not_to_re_test() -> None:
     result = run(make_case(total(400), treatment=TreatmentHistory(long_term_replacement=True)))
     alert = next(a for a in result.alerts if a.rule == "FU-NO-RETEST")
     assert alert.sources == ("S59",)
-    assert "FU-NO-RETEST" not in alert_rules(
-        run(make_case(treatment=TreatmentHistory(long_term_replacement=True)))
-    )
+    assert "FU-NO-RETEST" not in alert_rules(run(make_case(treatment=TreatmentHistory(long_term_replacement=True))))
 
 
 # --- haematology, folate, potassium ------------------------------------------------------------------------
@@ -661,9 +649,7 @@ def test_long_term_replacement_with_a_b12_result_warns_not_to_re_test() -> None:
         (F, True, 115, False),
     ],
 )
-def test_anaemia_uses_the_threshold_for_sex_and_pregnancy(
-    sex: Sex, pregnant: bool, hb: float, anaemia: bool
-) -> None:
+def test_anaemia_uses_the_threshold_for_sex_and_pregnancy(sex: Sex, pregnant: bool, hb: float, anaemia: bool) -> None:
     result = run(make_case(lab(Analyte.HEMOGLOBIN, hb, "g/L"), sex=sex, pregnant=pregnant))
     assert ("anaemia" in codes(result)) is anaemia
 
@@ -676,9 +662,7 @@ def test_haemoglobin_in_g_per_dl_is_normalised_to_g_per_l_with_the_original_besi
     assert "anaemia" in codes(result)
 
 
-@pytest.mark.parametrize(
-    ("mcv", "cutoff", "macrocytosis"), [(100, None, False), (100.1, None, True), (98, 96, True)]
-)
+@pytest.mark.parametrize(("mcv", "cutoff", "macrocytosis"), [(100, None, False), (100.1, None, True), (98, 96, True)])
 def test_macrocytosis_is_an_mcv_above_the_cut_off_of_100_fl_or_the_one_set_for_the_case(
     mcv: float, cutoff: float | None, macrocytosis: bool
 ) -> None:
@@ -729,9 +713,7 @@ def test_serum_folate_below_7_nmol_per_l_is_deficient_and_7_to_10_indeterminate(
         (2.9, "mmol/L", None, False),
     ],
 )
-def test_potassium_below_the_lab_lower_limit_is_noted(
-    value: float, unit: str, lower: float | None, low: bool
-) -> None:
+def test_potassium_below_the_lab_lower_limit_is_noted(value: float, unit: str, lower: float | None, low: bool) -> None:
     result = run(make_case(lab(Analyte.POTASSIUM, value, unit, lower_limit=lower)))
     assert ("low_potassium" in codes(result)) is low
 
@@ -783,9 +765,7 @@ def test_north_bristol_names_its_unverified_basis_in_the_local_lab_alert() -> No
 
 
 def test_alerts_are_ordered_with_warnings_before_information() -> None:
-    result = run(
-        make_case(total(400), symptoms={Symptom.PARAESTHESIA}, ethnicity=Ethnicity.BLACK), "ruh-bath"
-    )
+    result = run(make_case(total(400), symptoms={Symptom.PARAESTHESIA}, ethnicity=Ethnicity.BLACK), "ruh-bath")
     severities = [a.severity for a in result.alerts]
     assert severities == sorted(severities, key=[Severity.CRITICAL, Severity.WARNING, Severity.INFO].index)
 
@@ -818,9 +798,7 @@ def test_every_piece_of_advice_carries_a_rule_id_and_known_source_ids(name: str)
     for item in cited:
         assert item.rule
         assert set(item.sources) <= SOURCES, item
-    assert result.rules_applied == tuple(
-        sorted({item.rule for item in cited if item.rule} | set(result.rules_applied))
-    )
+    assert result.rules_applied == tuple(sorted({item.rule for item in cited if item.rule} | set(result.rules_applied)))
     section_11 = {
         "DX-TOT",
         "DX-ACT",

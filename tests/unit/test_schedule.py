@@ -98,9 +98,7 @@ def test_three_times_a_week_from_a_thursday_counts_its_days_from_the_first_dose(
         (7, (0, 1, 2, 3, 4, 5, 6)),
     ],
 )
-def test_a_weekly_pattern_repeats_its_offsets_every_seven_days(
-    times_per_week: int, offsets: tuple[int, ...]
-) -> None:
+def test_a_weekly_pattern_repeats_its_offsets_every_seven_days(times_per_week: int, offsets: tuple[int, ...]) -> None:
     schedule = expand(
         [make_phase(times_per_week=times_per_week, doses=2 * times_per_week)],
         MONDAY,
@@ -124,9 +122,7 @@ def test_uk_maintenance_starts_three_months_after_the_last_loading_dose() -> Non
     assert schedule.maintenance_starts == date(2025, 4, 17)
     assert dates(schedule, "maintenance") == [date(2025, 4, 17), date(2025, 7, 17), date(2025, 10, 17)]
     assert totals(schedule, "maintenance").complete is False  # for life: cut by the horizon
-    assert schedule.overall == PhaseTotals(
-        "overall", 9, 9, 9.0, None, MONDAY, date(2025, 10, 17), complete=False
-    )
+    assert schedule.overall == PhaseTotals("overall", 9, 9, 9.0, None, MONDAY, date(2025, 10, 17), complete=False)
     assert schedule.undated_phases == ()
 
 
@@ -144,9 +140,7 @@ def test_alternate_days_until_no_further_improvement_is_provisional_to_the_horiz
     assert schedule.maintenance_starts is None
     assert schedule.loading_ends is None
     assert totals(schedule, "loading").complete is False
-    assert totals(schedule, "maintenance") == PhaseTotals(
-        "maintenance", 0, 0, 0.0, None, None, None, complete=False
-    )
+    assert totals(schedule, "maintenance") == PhaseTotals("maintenance", 0, 0, 0.0, None, None, None, complete=False)
     assert schedule.overall.complete is False
 
 
@@ -188,12 +182,8 @@ def test_us_fda_label_cyanocobalamin_switches_stage_one_interval_after_the_last_
     phases = [
         make_phase("daily", doses=7, dose_mg=0.1, product=cn),
         make_phase("alternate days", every=2, doses=7, dose_mg=0.1, product=cn),
-        make_phase(
-            "every 3 days", every=3, ending=Ending.DURATION, duration_days=21, dose_mg=0.1, product=cn
-        ),
-        make_phase(
-            "monthly", kind=MAINTENANCE, unit=MONTH, ending=Ending.CONTINUING, dose_mg=0.1, product=cn
-        ),
+        make_phase("every 3 days", every=3, ending=Ending.DURATION, duration_days=21, dose_mg=0.1, product=cn),
+        make_phase("monthly", kind=MAINTENANCE, unit=MONTH, ending=Ending.CONTINUING, dose_mg=0.1, product=cn),
     ]
     schedule = expand(phases, date(2025, 1, 1), date(2025, 12, 31))
 
@@ -349,9 +339,7 @@ def test_a_window_that_ends_before_it_starts_is_refused() -> None:
 def test_volume_for_fills_millilitres_and_units_for_injected_phases_only() -> None:
     phases = [
         make_phase("loading", times_per_week=3, doses=6),
-        make_phase(
-            "oral", kind=MAINTENANCE, every=1, dose_mg=1.0, route=Route.ORAL, ending=Ending.CONTINUING
-        ),
+        make_phase("oral", kind=MAINTENANCE, every=1, dose_mg=1.0, route=Route.ORAL, ending=Ending.CONTINUING),
     ]
     calls: list[float] = []
 

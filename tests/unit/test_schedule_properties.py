@@ -164,9 +164,7 @@ def test_each_phase_keeps_its_own_rhythm(case: tuple[list[Phase], Schedule]) -> 
         if frequency.times_per_week:
             offsets = set(week_offsets(frequency.times_per_week))
             assert all((day - days[0]).days % 7 in offsets for day in days)
-            assert all(
-                len([d for d in days if day <= d < day + timedelta(days=7)]) <= len(offsets) for day in days
-            )
+            assert all(len([d for d in days if day <= d < day + timedelta(days=7)]) <= len(offsets) for day in days)
         elif frequency.unit is IntervalUnit.MONTH:
             months = [day.year * 12 + day.month for day in days]
             assert all(b - a == frequency.every for a, b in pairwise(months))

@@ -69,9 +69,7 @@ def test_nice_pmol_per_l_cut_offs_are_the_ng_per_l_cut_offs_converted_and_rounde
 ) -> None:
     converted = convert(ng_per_l, "ng/L", "pmol/L", analyte="b12_total").value
     assert converted == pytest.approx(pmol_per_l, abs=0.5)
-    bounds = {
-        b.range.low for s in load_threshold_set("nice-ng239").scales_for(Analyte.B12_TOTAL) for b in s.bands
-    }
+    bounds = {b.range.low for s in load_threshold_set("nice-ng239").scales_for(Analyte.B12_TOTAL) for b in s.bands}
     assert {ng_per_l, pmol_per_l} <= bounds
 
 
@@ -212,42 +210,28 @@ BAD_FILES = [
         id="unknown source",
     ),
     pytest.param(GOOD.replace('unit = "ng/L"', 'unit = "nanogram/L"'), "Unknown unit", id="unknown unit"),
-    pytest.param(
-        GOOD.replace('unit = "ng/L"', 'unit = "fL"'), "is not a concentration", id="unit not a concentration"
-    ),
+    pytest.param(GOOD.replace('unit = "ng/L"', 'unit = "fL"'), "is not a concentration", id="unit not a concentration"),
     pytest.param(
         GOOD.replace('"(-inf, 145)"', '"[0, 145)"'),
         "values below 0 fall in no band",
         id="not starting at -inf",
     ),
     pytest.param(GOOD.replace('"(180, inf)"', '"(180, 2000)"'), "values above 2000", id="not ending at inf"),
-    pytest.param(
-        GOOD.replace('"(-inf, 145)"', '"[-inf, 145)"'), "infinite end must be open", id="closed infinity"
-    ),
+    pytest.param(GOOD.replace('"(-inf, 145)"', '"[-inf, 145)"'), "infinite end must be open", id="closed infinity"),
     pytest.param(
         GOOD.replace('status = "confirmed"', 'status = "unlikely"'),
         "a higher B12 cannot be more deficient",
         id="statuses out of order",
     ),
-    pytest.param(
-        GOOD.replace('id = "{stem}"', 'id = "other"'), "must match the file name", id="id not file name"
-    ),
-    pytest.param(
-        GOOD.replace("boundary_rule", "boundary_rules"), "boundary_rule: is missing", id="missing key"
-    ),
-    pytest.param(
-        GOOD.replace("boundary_rule", "boundary_rules"), "boundary_rules: is not a known key", id="typo"
-    ),
-    pytest.param(
-        GOOD.replace('sources = ["S12"]', "sources = []"), "give source IDs, or a citation", id="no basis"
-    ),
+    pytest.param(GOOD.replace('id = "{stem}"', 'id = "other"'), "must match the file name", id="id not file name"),
+    pytest.param(GOOD.replace("boundary_rule", "boundary_rules"), "boundary_rule: is missing", id="missing key"),
+    pytest.param(GOOD.replace("boundary_rule", "boundary_rules"), "boundary_rules: is not a known key", id="typo"),
+    pytest.param(GOOD.replace('sources = ["S12"]', "sources = []"), "give source IDs, or a citation", id="no basis"),
     pytest.param(GOOD.replace('analyte = "b12_total"', 'analyte = "mma"'), "cannot be banded", id="analyte"),
     pytest.param(GOOD.replace('rule = "DX-LAB"', 'rule = "dx lab"'), "not a rule ID", id="bad rule ID"),
     pytest.param(GOOD.replace('kind = "local-lab"', 'kind = "lab"'), "'lab' is not one of", id="bad kind"),
     pytest.param("min_retest_days = 0\n" + GOOD, "min_retest_days", id="retest days"),
-    pytest.param(
-        GOOD.replace('label = "Deficiency"', 'label = ""'), "label: must be a non-empty", id="no label"
-    ),
+    pytest.param(GOOD.replace('label = "Deficiency"', 'label = ""'), "label: must be a non-empty", id="no label"),
     pytest.param(
         GOOD + GOOD[GOOD.index("[[scales]]") :],
         "a second b12_total scale in ng/L",
@@ -256,9 +240,7 @@ BAD_FILES = [
     pytest.param(GOOD.replace("[[scales.bands]]", "[[scales.band]]"), "scales[0].band", id="misspelt table"),
     pytest.param(GOOD.replace('title = "Test lab"', "title = Test lab"), "is not valid TOML", id="not TOML"),
     pytest.param(GOOD.replace('sources = ["S12"]\n', ""), "sources: is missing", id="no sources key"),
-    pytest.param(
-        GOOD.replace('sources = ["S12"]', 'sources = "S12"'), "must be a list of source IDs", id="sources"
-    ),
+    pytest.param(GOOD.replace('sources = ["S12"]', 'sources = "S12"'), "must be a list of source IDs", id="sources"),
     pytest.param(GOOD[: GOOD.index("[[scales]]")], "must hold at least one [[scales]] table", id="no scales"),
     pytest.param(
         GOOD[: GOOD.index("[[scales]]")] + "scales = [1]\n",
@@ -322,3 +304,12 @@ def test_a_scale_classifies_every_value_and_an_interval_contains_only_numbers() 
 def test_a_missing_threshold_file_is_reported_as_unreadable(tmp_path: Path) -> None:
     with pytest.raises(GuidelineDataError, match=re.escape("cannot be read")):
         load_threshold_file(tmp_path / "absent.toml")
+
+
+def test_the_example_file_in_the_format_documentation_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "threshold-sets.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert example is not None
+    thresholds = load_threshold_file(_write(tmp_path, example.group(1), stem="my-lab"))
+    assert thresholds.min_retest_days == 42
+    assert [b.label for b in thresholds.scales[0].bands][-1] == "Raised"

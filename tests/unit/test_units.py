@@ -306,9 +306,7 @@ def test_reticulocyte_percentage_is_not_converted_to_a_count() -> None:
 def test_a_weight_per_volume_needs_the_analyte_to_become_an_amount() -> None:
     with pytest.raises(IncompatibleUnitsError) as caught:
         convert(250, "pg/mL", "pmol/L")
-    assert str(caught.value).startswith(
-        "Cannot convert 250 pg/mL to pmol/L: this needs the analyte's molar mass"
-    )
+    assert str(caught.value).startswith("Cannot convert 250 pg/mL to pmol/L: this needs the analyte's molar mass")
     assert "b12_total" in str(caught.value)
 
 
@@ -552,9 +550,7 @@ def test_an_absurd_strength_is_refused_as_a_likely_unit_mistake() -> None:
 # --- syringes and dose volumes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "name"), [("U-100", "U-100"), ("u100", "U-100"), ("U100", "U-100"), ("U-40", "U-40")]
-)
+@pytest.mark.parametrize(("text", "name"), [("U-100", "U-100"), ("u100", "U-100"), ("U100", "U-100"), ("U-40", "U-40")])
 def test_syringe_scales_are_recognised(text: str, name: str) -> None:
     assert parse_syringe(text).name == name
 
@@ -727,6 +723,14 @@ def test_a_file_that_is_not_toml_is_refused_with_its_name() -> None:
             "Cannot overwrite a value",
         ),
         ('["g/l"]\nexact_case = true', '["g/l"]\nexact_case = 1', "exact_case: must be true or false"),
+        ('symbol = "g"\n', 'symbol = "mg"\n', "units[2] (mg): symbol listed twice"),
+        (
+            "[dimensions.mass]",
+            '[dimensions.weight]\nlabel = "a weight"\n\n[dimensions.mass]',
+            "dimensions.weight: not a",
+        ),
+        ("version = 1", "version = 1\nanalytes.vitamin_c = 1", "analytes.vitamin_c: must be a table"),
+        ('min = "0.001 µg"', 'min = "−1 µg"', "dimensions.mass.min: '−1 µg' must be above zero"),
     ],
     ids=[
         "duplicate spelling",
@@ -743,6 +747,10 @@ def test_a_file_that_is_not_toml_is_refused_with_its_name() -> None:
         "unknown key",
         "invalid toml",
         "bad flag",
+        "duplicate symbol",
+        "unknown dimension table",
+        "analyte not a table",
+        "negative bound",
     ],
 )
 def test_a_bad_vocabulary_file_is_refused_naming_the_entry(old: str, new: str, problem: str) -> None:

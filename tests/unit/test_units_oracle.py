@@ -20,9 +20,7 @@ from b12.domain.units import convert, parse_unit
 pint = pytest.importorskip("pint")
 ucumvert = pytest.importorskip("ucumvert")
 
-DATA: dict[str, Any] = tomllib.loads(
-    resources.files("b12.domain").joinpath("units.toml").read_text(encoding="utf-8")
-)
+DATA: dict[str, Any] = tomllib.loads(resources.files("b12.domain").joinpath("units.toml").read_text(encoding="utf-8"))
 UNITS: list[dict[str, Any]] = DATA["units"]
 REL = 1e-12
 
@@ -64,9 +62,7 @@ def _spellings() -> Iterator[Any]:
 
 def _molar_pairs() -> Iterator[Any]:
     mass_units = [u["symbol"] for u in UNITS if u["dimension"] == "mass_concentration"]
-    amount_units = [
-        u["symbol"] for u in UNITS if u["dimension"] == "amount_concentration" and not u.get("equivalents")
-    ]
+    amount_units = [u["symbol"] for u in UNITS if u["dimension"] == "amount_concentration" and not u.get("equivalents")]
     for analyte, chemistry in DATA["analytes"].items():
         if "molar_mass" not in chemistry:
             continue
@@ -102,9 +98,7 @@ def test_every_factor_agrees_with_pint(ureg: Any, entry: dict[str, Any]) -> None
 
 
 @pytest.mark.parametrize(("entry", "spelling"), list(_spellings()))
-def test_every_spelling_means_its_canonical_unit_in_pint(
-    ureg: Any, entry: dict[str, Any], spelling: str
-) -> None:
+def test_every_spelling_means_its_canonical_unit_in_pint(ureg: Any, entry: dict[str, Any], spelling: str) -> None:
     canonical = ureg.parse_expression(_pint_text(entry["symbol"]))
     spelled = ureg.parse_expression(_pint_text(spelling))
     assert spelled.to(canonical.units).magnitude == pytest.approx(canonical.magnitude, rel=REL)
@@ -130,12 +124,8 @@ def test_molar_conversions_agree_with_pints_chemistry_context(
     ureg: Any, analyte: str, molar_mass: float, mass_unit: str, amount_unit: str
 ) -> None:
     mw = ureg.Quantity(molar_mass, "g/mol")
-    forward = (
-        ureg.Quantity(1, _pint_text(mass_unit)).to(_pint_text(amount_unit), "chemistry", mw=mw).magnitude
-    )
-    backward = (
-        ureg.Quantity(1, _pint_text(amount_unit)).to(_pint_text(mass_unit), "chemistry", mw=mw).magnitude
-    )
+    forward = ureg.Quantity(1, _pint_text(mass_unit)).to(_pint_text(amount_unit), "chemistry", mw=mw).magnitude
+    backward = ureg.Quantity(1, _pint_text(amount_unit)).to(_pint_text(mass_unit), "chemistry", mw=mw).magnitude
     assert convert(1, mass_unit, amount_unit, analyte=analyte).value == pytest.approx(forward, rel=REL)
     assert convert(1, amount_unit, mass_unit, analyte=analyte).value == pytest.approx(backward, rel=REL)
 

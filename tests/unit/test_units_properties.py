@@ -31,11 +31,7 @@ values = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinit
 mass_units = st.sampled_from(known_units(Dimension.MASS))
 volume_units = st.sampled_from(known_units(Dimension.VOLUME))
 lab_units = st.sampled_from(
-    [
-        u
-        for u in known_units()
-        if u.dimension in {Dimension.MASS_CONCENTRATION, Dimension.AMOUNT_CONCENTRATION}
-    ]
+    [u for u in known_units() if u.dimension in {Dimension.MASS_CONCENTRATION, Dimension.AMOUNT_CONCENTRATION}]
 )
 analytes_with_molar_mass = st.sampled_from(
     [a for a in ("b12_total", "folate", "homocysteine", "hemoglobin") if molar_mass(a) is not None]
@@ -85,9 +81,7 @@ def doses_of(draw: st.DrawFn, strength: Strength) -> Quantity:
 
 
 @given(st.data(), strengths, syringes)
-def test_dose_to_syringe_units_to_dose_round_trips(
-    data: st.DataObject, strength: Strength, syringe: Syringe
-) -> None:
+def test_dose_to_syringe_units_to_dose_round_trips(data: st.DataObject, strength: Strength, syringe: Syringe) -> None:
     dose = data.draw(doses_of(strength))
     forward = dose_volume(dose, strength, syringe)
     assert forward.syringe_units is not None

@@ -26,7 +26,9 @@ def vignette(request: pytest.FixtureRequest) -> tuple[dict[str, Any], dict[str, 
     return request.param["expect"], _plan(request.param["case"])
 
 
-def test_the_vignette_gets_the_expected_interpretation(vignette: tuple[dict[str, Any], dict[str, Any]]) -> None:
+def test_the_vignette_gets_the_expected_interpretation(
+    vignette: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     expect, plan = vignette
     interpretation = plan["interpretation"]
     if "status" in expect:
@@ -38,7 +40,9 @@ def test_the_vignette_gets_the_expected_interpretation(vignette: tuple[dict[str,
         assert (result["value"], result["unit"]) == (pytest.approx(value, abs=0.05), unit)
 
 
-def test_the_vignette_gets_the_expected_recommendation(vignette: tuple[dict[str, Any], dict[str, Any]]) -> None:
+def test_the_vignette_gets_the_expected_recommendation(
+    vignette: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     expect, plan = vignette
     rec = plan["recommendation"]
     for key in ("treat", "route", "product", "lifelong"):
@@ -60,7 +64,8 @@ def test_the_vignette_raises_the_expected_alerts(vignette: tuple[dict[str, Any],
     assert set(plan["rules_applied"]) >= set(expect.get("rules", []))
     assert set(plan["rules_applied"]) >= rules
     for alert in plan["alerts"]:
-        assert alert["rule"] and alert["message"]
+        assert alert["rule"]
+        assert alert["message"]
 
 
 def test_the_vignette_is_dated_as_expected(vignette: tuple[dict[str, Any], dict[str, Any]]) -> None:
@@ -90,5 +95,6 @@ def test_the_vignette_plan_names_its_guideline_and_the_clinicians_role(
     vignette: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
     _, plan = vignette
-    assert plan["guideline"]["id"] and plan["guideline"]["version"]
+    assert plan["guideline"]["id"]
+    assert plan["guideline"]["version"]
     assert "clinician decides" in plan["disclaimer"]

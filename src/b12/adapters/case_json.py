@@ -144,9 +144,7 @@ EthnicityName = Annotated[
     Ethnicity, BeforeValidator(_one_of(Ethnicity, "an ethnicity b12 knows")), _enum_schema(Ethnicity)
 ]
 TestName = Annotated[Analyte, BeforeValidator(_one_of(Analyte, "a test b12 knows")), _enum_schema(Analyte)]
-SymptomName = Annotated[
-    Symptom, BeforeValidator(_one_of(Symptom, "a symptom b12 knows")), _enum_schema(Symptom)
-]
+SymptomName = Annotated[Symptom, BeforeValidator(_one_of(Symptom, "a symptom b12 knows")), _enum_schema(Symptom)]
 CauseName = Annotated[Cause, BeforeValidator(_one_of(Cause, "a cause b12 knows")), _enum_schema(Cause)]
 ConditionName = Annotated[
     Condition, BeforeValidator(_one_of(Condition, "a condition b12 knows")), _enum_schema(Condition)
@@ -203,9 +201,7 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Text = Annotated[
-    str, AfterValidator(_not_blank), WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"\S"})
-]
+Text = Annotated[str, AfterValidator(_not_blank), WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"\S"})]
 
 _RULE_ID = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$"
 
@@ -236,15 +232,11 @@ def _unique(noun: str) -> Callable[[list[T]], list[T]]:
 Symptoms = Annotated[
     list[SymptomName], AfterValidator(_unique("symptom")), Field(json_schema_extra={"uniqueItems": True})
 ]
-Causes = Annotated[
-    list[CauseName], AfterValidator(_unique("cause")), Field(json_schema_extra={"uniqueItems": True})
-]
+Causes = Annotated[list[CauseName], AfterValidator(_unique("cause")), Field(json_schema_extra={"uniqueItems": True})]
 Conditions = Annotated[
     list[ConditionName], AfterValidator(_unique("condition")), Field(json_schema_extra={"uniqueItems": True})
 ]
-RuleIds = Annotated[
-    list[RuleId], AfterValidator(_unique("rule ID")), Field(json_schema_extra={"uniqueItems": True})
-]
+RuleIds = Annotated[list[RuleId], AfterValidator(_unique("rule ID")), Field(json_schema_extra={"uniqueItems": True})]
 
 
 # --- the input models -------------------------------------------------------------------------------------
@@ -310,9 +302,7 @@ class CaseInput(_Strict):
     )
 
     guideline: GuidelineName = Field(description="the guideline to plan by")
-    thresholds: Text | None = Field(
-        default=None, description="threshold set ID; null for the guideline's default"
-    )
+    thresholds: Text | None = Field(default=None, description="threshold set ID; null for the guideline's default")
     start: IsoDate = Field(description="first day of the plan, YYYY-MM-DD")
     horizon: int = Field(default=12, ge=1, le=60, description="months of schedule to produce, 1–60")
     patient: PatientInput = Field(description="who is being treated; an object with at least sex")

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from b12.domain.errors import CaseError
 from b12.domain.analytes import Analyte
+from b12.domain.errors import CaseError
 
 
 class Sex(StrEnum):

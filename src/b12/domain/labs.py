@@ -257,9 +257,7 @@ def _read(index: int, result: LabResult, case: Case, thresholds: ThresholdSet) -
         days_after_injection = _days_after_injection(result, case)
     else:
         target = _CANONICAL_UNIT.get(analyte, unit.symbol)
-    value = (
-        result.value if target == unit.symbol else _convert(result.value, unit.symbol, target, analyte, where)
-    )
+    value = result.value if target == unit.symbol else _convert(result.value, unit.symbol, target, analyte, where)
     if scale is not None and days_after_injection is None:
         band = scale.classify(value)
     other_value, other_unit = _other(analyte, value, target)
@@ -374,8 +372,7 @@ def _b12_status(case: Case, thresholds: ThresholdSet, latest: Mapping[Analyte, _
                 "DX-RECENT-INJ",
                 Severity.INFO,
                 f"The {name} result is undated, so b12 cannot tell whether it was taken within 2 weeks "
-                f"of the injection of {case.treatment.last_injection}; if it was, it is uninterpretable. "
-                + _MAYO,
+                f"of the injection of {case.treatment.last_injection}; if it was, it is uninterpretable. " + _MAYO,
                 (),
             )
         if read.scale is None or read.band is None:
@@ -620,9 +617,7 @@ def _next_tests(case: Case, status: Status, latest: Mapping[Analyte, _Read], out
         )
 
 
-def _mma_context(
-    case: Case, status: Status, mma_raised: bool, latest: Mapping[Analyte, _Read], out: _Out
-) -> None:
+def _mma_context(case: Case, status: Status, mma_raised: bool, latest: Mapping[Analyte, _Read], out: _Out) -> None:
     mma_used = Analyte.MMA in latest or any(test.test is Analyte.MMA for test in out.next_tests)
     if mma_used and Condition.RENAL_IMPAIRMENT in case.conditions:
         out.alert(

@@ -149,7 +149,9 @@ def _lifelong(case: Case) -> tuple[bool, str | None]:
         reasons.append("nitrous oxide: reversible once exposure stops [S8]")
     if not reasons:
         reasons.append("cause unknown: continue and follow up; lifelong if the cause proves irreversible [S16]")
-    return False, "Reconsider at review — " + "; ".join(reasons) + ". Cause resolved → think about stopping or reducing frequency [S16]."
+    return False, "Reconsider at review — " + "; ".join(
+        reasons
+    ) + ". Cause resolved → think about stopping or reducing frequency [S16]."
 
 
 def _choose_uk(case: Case, interpretation: Interpretation, advice: _Advice) -> tuple[str | None, Route | None]:
@@ -158,20 +160,32 @@ def _choose_uk(case: Case, interpretation: Interpretation, advice: _Advice) -> t
     if case.neurological:
         # BNF: "with neurological involvement: 1 mg IM on alternate days until no further improvement" [S18].
         if preference in (Route.ORAL, Route.NASAL):
-            advice.add("NOTE-ROUTE", severity=Severity.WARNING, extra=f"A {preference} preference was recorded, "
-                       "but with neurological involvement the UK regimen is IM (BNF).")
+            advice.add(
+                "NOTE-ROUTE",
+                severity=Severity.WARNING,
+                extra=f"A {preference} preference was recorded, "
+                "but with neurological involvement the UK regimen is IM (BNF).",
+            )
         return "UK-IM-NEURO", Route.IM
     if Cause.NITROUS_OXIDE in case.causes:
         advice.add("UK-N2O")
         if preference is Route.ORAL:
             # Draft NG239 1.5.8: "Offer either intramuscular or oral … based on the person's preference" [S8],
             # with no oral dose: the clinician chooses it.
-            advice.add("UK-N2O", severity=Severity.WARNING, extra="The sources give no oral dose for "
-                       "nitrous-oxide-induced deficiency: b12 leaves the oral dose to the clinician.")
+            advice.add(
+                "UK-N2O",
+                severity=Severity.WARNING,
+                extra="The sources give no oral dose for "
+                "nitrous-oxide-induced deficiency: b12 leaves the oral dose to the clinician.",
+            )
             return None, Route.ORAL
         return "UK-IM-NN", Route.IM
     if preference is Route.NASAL:
-        advice.add("NOTE-ROUTE", severity=Severity.WARNING, extra="No UK nasal regimen is in the sources read: planned IM.")
+        advice.add(
+            "NOTE-ROUTE",
+            severity=Severity.WARNING,
+            extra="No UK nasal regimen is in the sources read: planned IM.",
+        )
     malabsorption = bool(case.causes & MALABSORPTION_CAUSES)
     diet_only = case.causes == {Cause.DIET}
     if preference is Route.ORAL:
@@ -252,11 +266,17 @@ def _with_maintenance_interval(phases: tuple[Phase, ...], months: int | None, ad
         if not within:
             # V30: "allow shortening interval to 2 months (UK label range) and flag for clinician review if
             # shorter is requested"; FU-UK: increase frequency "in line with product information" [S16].
-            advice.add(phase.rule, severity=Severity.WARNING, extra=(
-                f"Maintenance every {months} months is outside the label's {label or frequency.every} months: "
-                "a clinician must review and confirm this interval."
-            ))
-        adjusted.append(replace(phase, frequency=replace(frequency, every=months, every_range=label if within else None)))
+            advice.add(
+                phase.rule,
+                severity=Severity.WARNING,
+                extra=(
+                    f"Maintenance every {months} months is outside the label's {label or frequency.every} months: "
+                    "a clinician must review and confirm this interval."
+                ),
+            )
+        adjusted.append(
+            replace(phase, frequency=replace(frequency, every=months, every_range=label if within else None))
+        )
     return tuple(adjusted)
 
 
@@ -270,8 +290,11 @@ def recommend(case: Case, interpretation: Interpretation, guideline: Guideline, 
         blocked.append(Product.CYANOCOBALAMIN)
     if Condition.COBALT_ALLERGY in case.conditions:
         overridden = "SAFE-COBALT" in case.preferences.overrides
-        advice.add("SAFE-COBALT", severity=Severity.WARNING if overridden else None,
-                   extra="Overridden by the clinician: a schedule is planned." if overridden else "")
+        advice.add(
+            "SAFE-COBALT",
+            severity=Severity.WARNING if overridden else None,
+            extra="Overridden by the clinician: a schedule is planned." if overridden else "",
+        )
     if not treat:
         return Recommendation(treat=False, reason=reason, blocked_products=tuple(blocked))
 
@@ -297,8 +320,14 @@ def recommend(case: Case, interpretation: Interpretation, guideline: Guideline, 
 
     if regimen_id is None:
         return Recommendation(
-            treat=True, reason=reason, lifelong=lifelong, reconsider=reconsider, urgent_specialist_advice=urgent,
-            blocked_products=tuple(blocked), alternatives=("UK-IM-NN",), route=route,
+            treat=True,
+            reason=reason,
+            lifelong=lifelong,
+            reconsider=reconsider,
+            urgent_specialist_advice=urgent,
+            blocked_products=tuple(blocked),
+            alternatives=("UK-IM-NN",),
+            route=route,
         )
     regimen = find_regimen(regimen_id, guideline.id)[1]
     phases = regimen.phases
@@ -308,12 +337,22 @@ def recommend(case: Case, interpretation: Interpretation, guideline: Guideline, 
         advice.add("US-FDA-ORAL-CHRONIC")
         phases = tuple(p for p in phases if p.kind is PhaseKind.LOADING)
     phases = _with_maintenance_interval(phases, case.preferences.maintenance_interval_months, advice)
-    alternatives = tuple(a for a in _ALTERNATIVES.get(regimen_id, ()) if a in guideline.regimens
-                         and not (leber and guideline.regimens[a].product is Product.CYANOCOBALAMIN))
+    alternatives = tuple(
+        a
+        for a in _ALTERNATIVES.get(regimen_id, ())
+        if a in guideline.regimens and not (leber and guideline.regimens[a].product is Product.CYANOCOBALAMIN)
+    )
     scheduled = Condition.COBALT_ALLERGY not in case.conditions or "SAFE-COBALT" in case.preferences.overrides
     return Recommendation(
-        treat=True, reason=reason, regimen=regimen, phases=phases, lifelong=lifelong, reconsider=reconsider,
-        urgent_specialist_advice=urgent, blocked_products=tuple(blocked), alternatives=alternatives,
+        treat=True,
+        reason=reason,
+        regimen=regimen,
+        phases=phases,
+        lifelong=lifelong,
+        reconsider=reconsider,
+        urgent_specialist_advice=urgent,
+        blocked_products=tuple(blocked),
+        alternatives=alternatives,
         scheduled=scheduled,
     )
 
@@ -333,9 +372,13 @@ def _safety(case: Case, interpretation: Interpretation, recommendation: Recommen
         advice.add("SAFE-IV")
     if case.patient.pregnant and recommendation.treat and injected:
         demonstrated = interpretation.status is Status.CONFIRMED or _finding(interpretation, "raised_mma")
-        advice.add("SAFE-PREG-OH", severity=Severity.INFO if demonstrated else Severity.WARNING,
-                   extra="Deficiency has been demonstrated here." if demonstrated
-                   else "Deficiency has not been demonstrated by these results.")
+        advice.add(
+            "SAFE-PREG-OH",
+            severity=Severity.INFO if demonstrated else Severity.WARNING,
+            extra="Deficiency has been demonstrated here."
+            if demonstrated
+            else "Deficiency has not been demonstrated by these results.",
+        )
     if Condition.RENAL_IMPAIRMENT in case.conditions and injected and case.guideline != "uk":
         advice.add("SAFE-ALUMINIUM")
     if Condition.ANTICOAGULANT in case.conditions and injected:
@@ -345,8 +388,15 @@ def _safety(case: Case, interpretation: Interpretation, recommendation: Recommen
 # --- follow-up ----------------------------------------------------------------------------------------
 
 
-def _followups(case: Case, plan_guideline: Guideline, recommendation: Recommendation, interpretation: Interpretation,
-               schedule: Schedule | None, horizon_end: date, alerts: Sequence[Alert]) -> list[FollowUp]:
+def _followups(
+    case: Case,
+    plan_guideline: Guideline,
+    recommendation: Recommendation,
+    interpretation: Interpretation,
+    schedule: Schedule | None,
+    horizon_end: date,
+    alerts: Sequence[Alert],
+) -> list[FollowUp]:
     start = case.start
     items: list[FollowUp] = []
     if not recommendation.treat:
@@ -358,18 +408,30 @@ def _followups(case: Case, plan_guideline: Guideline, recommendation: Recommenda
     followup = plan_guideline.settings.get("followup")
     if followup:
         # FU-UK: "Review 3 months after starting treatment (1 month if pregnant or breastfeeding)" [S6].
-        months = (followup["review_months_pregnant_or_breastfeeding"]
-                  if case.patient.pregnant or case.patient.breastfeeding else followup["review_months"])
+        months = (
+            followup["review_months_pregnant_or_breastfeeding"]
+            if case.patient.pregnant or case.patient.breastfeeding
+            else followup["review_months"]
+        )
         open_phase = any(p.ending is Ending.CLINICAL for p in recommendation.phases)
         k = 1
         while (when := start + relativedelta(months=months * k)) <= horizon_end:
             expect = followup["expect"]
             if open_phase:
-                expect = ("Open-ended phase: assess for further improvement at each dose and at this review; "
-                          "when there is none, the clinician ends it and maintenance begins. " + expect)
-            items.append(FollowUp(when, FollowUpKind.REVIEW, ("symptoms", "full blood count"),
-                                  f"{expect} {neuro_text}".strip(), followup["rule"],
-                                  tuple(followup["expect_sources"]) + neuro_sources))
+                expect = (
+                    "Open-ended phase: assess for further improvement at each dose and at this review; "
+                    "when there is none, the clinician ends it and maintenance begins. " + expect
+                )
+            items.append(
+                FollowUp(
+                    when,
+                    FollowUpKind.REVIEW,
+                    ("symptoms", "full blood count"),
+                    f"{expect} {neuro_text}".strip(),
+                    followup["rule"],
+                    tuple(followup["expect_sources"]) + neuro_sources,
+                )
+            )
             # Further reviews are derived, not sourced: they repeat the FU-UK interval only while a phase
             # that ends on clinical judgement is still open.
             if not open_phase:
@@ -379,40 +441,90 @@ def _followups(case: Case, plan_guideline: Guideline, recommendation: Recommenda
     haematological = _finding(interpretation, "anaemia") or _finding(interpretation, "macrocytosis")
     if haematological:
         no_response = progress["no_response"]
-        for key, tests in (("hemoglobin", ("hemoglobin",)), ("reticulocytes", ("reticulocytes",)),
-                           ("counts", ("hemoglobin", "mcv"))):
+        for key, tests in (
+            ("hemoglobin", ("hemoglobin",)),
+            ("reticulocytes", ("reticulocytes",)),
+            ("counts", ("hemoglobin", "mcv")),
+        ):
             entry = progress[key]
             when = start + timedelta(days=int(entry["day"]))
             if when <= horizon_end:
                 expect = entry["text"] + ("" if key == "counts" else " " + no_response["text"])
-                items.append(FollowUp(when, FollowUpKind.LABS, tests, expect, "FU-PROGRESS",
-                                      tuple(entry["sources"]) + tuple(no_response["sources"])))
+                items.append(
+                    FollowUp(
+                        when,
+                        FollowUpKind.LABS,
+                        tests,
+                        expect,
+                        "FU-PROGRESS",
+                        tuple(entry["sources"]) + tuple(no_response["sources"]),
+                    )
+                )
 
     regimen = recommendation.regimen
     monitoring = plan_guideline.settings.get("monitoring")
     if monitoring and regimen is not None and regimen.id in ("US-FDA-CN", "US-FDA-OH"):
         rule, sources = regimen.id, tuple(monitoring["sources"])
-        items.append(FollowUp(start, FollowUpKind.MONITORING, ("hematocrit", "reticulocytes", "b12_total", "folate", "iron"),
-                              monitoring["baseline"], rule, sources))
-        items.append(FollowUp(start + timedelta(days=1), FollowUpKind.MONITORING, ("potassium",),
-                              monitoring["potassium"], rule, sources))
+        items.append(
+            FollowUp(
+                start,
+                FollowUpKind.MONITORING,
+                ("hematocrit", "reticulocytes", "b12_total", "folate", "iron"),
+                monitoring["baseline"],
+                rule,
+                sources,
+            )
+        )
+        items.append(
+            FollowUp(
+                start + timedelta(days=1),
+                FollowUpKind.MONITORING,
+                ("potassium",),
+                monitoring["potassium"],
+                rule,
+                sources,
+            )
+        )
         # Label: "Hct and reticulocytes repeated daily from day 5 to day 7" [S40]; day 1 is the start date.
         for day in (5, 6, 7):
-            items.append(FollowUp(start + timedelta(days=day - 1), FollowUpKind.MONITORING,
-                                  ("hematocrit", "reticulocytes"), monitoring["hct_retic"], rule, sources))
+            items.append(
+                FollowUp(
+                    start + timedelta(days=day - 1),
+                    FollowUpKind.MONITORING,
+                    ("hematocrit", "reticulocytes"),
+                    monitoring["hct_retic"],
+                    rule,
+                    sources,
+                )
+            )
     elif any(a.rule == "SAFE-K" for a in alerts):
         rule_k = plan_guideline.rule("SAFE-K")
-        items.append(FollowUp(start + timedelta(days=1), FollowUpKind.MONITORING, ("potassium",),
-                              "Potassium within the first 48 hours of intensive treatment.", "SAFE-K", rule_k.sources))
+        items.append(
+            FollowUp(
+                start + timedelta(days=1),
+                FollowUpKind.MONITORING,
+                ("potassium",),
+                "Potassium within the first 48 hours of intensive treatment.",
+                "SAFE-K",
+                rule_k.sources,
+            )
+        )
 
     if schedule is not None and regimen is not None:
         for phase in recommendation.phases:
             if phase.gate:
                 first = next((d.date for d in schedule.doses if d.phase == phase.name), None)
                 if first is not None:
-                    items.append(FollowUp(first - timedelta(days=1), FollowUpKind.REVIEW, ("reticulocytes",),
-                                          f"Before the '{phase.name}' phase: continue {phase.gate}.", phase.rule,
-                                          phase.sources))
+                    items.append(
+                        FollowUp(
+                            first - timedelta(days=1),
+                            FollowUpKind.REVIEW,
+                            ("reticulocytes",),
+                            f"Before the '{phase.name}' phase: continue {phase.gate}.",
+                            phase.rule,
+                            phase.sources,
+                        )
+                    )
 
     nasal = plan_guideline.settings.get("nasal_monitoring")
     if nasal and schedule is not None and any(p.route is Route.NASAL for p in recommendation.phases):
@@ -421,8 +533,16 @@ def _followups(case: Case, plan_guideline: Guideline, recommendation: Recommenda
             when = first_nasal + relativedelta(months=int(nasal["first_months"]))
             k = 0
             while when <= horizon_end:
-                items.append(FollowUp(when, FollowUpKind.LABS, ("b12_total", "full blood count"), nasal["text"],
-                                      nasal["rule"], tuple(nasal["sources"])))
+                items.append(
+                    FollowUp(
+                        when,
+                        FollowUpKind.LABS,
+                        ("b12_total", "full blood count"),
+                        nasal["text"],
+                        nasal["rule"],
+                        tuple(nasal["sources"]),
+                    )
+                )
                 k += 1
                 when = first_nasal + relativedelta(months=int(nasal["first_months"]) + int(nasal["every_months"]) * k)
 
@@ -431,16 +551,25 @@ def _followups(case: Case, plan_guideline: Guideline, recommendation: Recommenda
         for k in range(1, 7):
             when = start + relativedelta(months=3 * k)
             if when <= horizon_end:
-                items.append(FollowUp(when, FollowUpKind.LABS, ("full blood count", "b12_total"),
-                                      "Oral treatment in pernicious anaemia: blood counts every 3 months for 18 months, then yearly.",
-                                      "UK-ORAL-PA", ("S31",)))
+                items.append(
+                    FollowUp(
+                        when,
+                        FollowUpKind.LABS,
+                        ("full blood count", "b12_total"),
+                        "Oral treatment in pernicious anaemia: blood counts every 3 months for 18 months, then yearly.",
+                        "UK-ORAL-PA",
+                        ("S31",),
+                    )
+                )
     return sorted(items, key=lambda f: (f.date, f.kind.value))
 
 
 # --- assembling ---------------------------------------------------------------------------------------
 
 
-def _volume_for(strength: Strength, syringe: Syringe | None, warnings: list[str]) -> Callable[[float], tuple[float, float | None]]:
+def _volume_for(
+    strength: Strength, syringe: Syringe | None, warnings: list[str]
+) -> Callable[[float], tuple[float, float | None]]:
     cache: dict[float, tuple[float, float | None]] = {}
 
     def volume(dose_mg: float) -> tuple[float, float | None]:
@@ -464,10 +593,14 @@ def _switch_note(recommendation: Recommendation, schedule: Schedule | None) -> s
     open_loading = next((p for p in loading if p.ending is Ending.CLINICAL), None)
     if open_loading is not None:
         after = [p.text for p in recommendation.phases if p.kind is PhaseKind.MAINTENANCE]
-        return (f"Loading continues {open_loading.until} — a clinician decides when it ends, so maintenance "
-                f"({'; '.join(after) or 'not planned'}) is not dated; doses shown up to the horizon are provisional.")
+        return (
+            f"Loading continues {open_loading.until} — a clinician decides when it ends, so maintenance "
+            f"({'; '.join(after) or 'not planned'}) is not dated; doses shown up to the horizon are provisional."
+        )
     if schedule.maintenance_starts is None:
-        return f"Loading ends on {schedule.loading_ends}; maintenance is not planned by this guideline (see the alerts)."
+        return (
+            f"Loading ends on {schedule.loading_ends}; maintenance is not planned by this guideline (see the alerts)."
+        )
     return f"Loading ends on {schedule.loading_ends}; maintenance starts on {schedule.maintenance_starts}."
 
 
@@ -503,18 +636,33 @@ def make_plan(case: Case, guideline: Guideline, interpretation: Interpretation) 
 
     alerts = _dedupe([*interpretation.alerts, *advice.alerts])
     followups = _followups(case, guideline, recommendation, interpretation, schedule, horizon_end, alerts)
-    rules = {*interpretation.rules_applied, *(p.rule for p in recommendation.phases), *(a.rule for a in alerts),
-             *(f.rule for f in followups)}
-    if recommendation.regimen is not None and recommendation.lifelong and case.causes & {
-        Cause.GASTRECTOMY, Cause.ILEAL_RESECTION, Cause.BARIATRIC_SURGERY
-    } and guideline.id == "uk":
+    rules = {
+        *interpretation.rules_applied,
+        *(p.rule for p in recommendation.phases),
+        *(a.rule for a in alerts),
+        *(f.rule for f in followups),
+    }
+    if (
+        recommendation.regimen is not None
+        and recommendation.lifelong
+        and case.causes & {Cause.GASTRECTOMY, Cause.ILEAL_RESECTION, Cause.BARIATRIC_SURGERY}
+        and guideline.id == "uk"
+    ):
         # UK-PROPH: "resulting from gastrectomy, ileal resection, certain malabsorption states …: 1000
         # micrograms every two or three months" [S23] is the basis of lifelong maintenance after surgery.
         rules.add("UK-PROPH")
     return Plan(
-        case=case, guideline=guideline, interpretation=interpretation, recommendation=recommendation,
-        schedule=schedule, followups=tuple(followups), alerts=alerts, rules_applied=tuple(sorted(rules)),
-        strength=strength, syringe=syringe, horizon_end=horizon_end,
+        case=case,
+        guideline=guideline,
+        interpretation=interpretation,
+        recommendation=recommendation,
+        schedule=schedule,
+        followups=tuple(followups),
+        alerts=alerts,
+        rules_applied=tuple(sorted(rules)),
+        strength=strength,
+        syringe=syringe,
+        horizon_end=horizon_end,
         switch_note=_switch_note(recommendation, schedule),
     )
 
@@ -560,8 +708,11 @@ def _retained(schedule: Schedule, first: date, last: date) -> RetainedEstimate:
     for dose in schedule.doses:
         if not first <= dose.date <= last:
             continue
-        matches = [f for f in figures if dose.route is Route.IM and f.product is dose.product
-                   and abs(f.dose_mg - dose.dose_mg) < 1e-9]
+        matches = [
+            f
+            for f in figures
+            if dose.route is Route.IM and f.product is dose.product and abs(f.dose_mg - dose.dose_mg) < 1e-9
+        ]
         if not matches:
             missing += 1
             continue
@@ -579,13 +730,18 @@ def compare(start: date, regimens: Sequence[tuple[Guideline, Regimen]]) -> Compa
     rows = []
     for guideline, regimen in regimens:
         schedule = expand(regimen.phases, start, year_end)
-        rows.append(ComparisonRow(
-            guideline=guideline, regimen=regimen,
-            first_8_weeks=schedule.in_window(start, weeks_end), first_year=schedule.in_window(start, year_end),
-            loading_ends=schedule.loading_ends, maintenance_starts=schedule.maintenance_starts,
-            open_ended=any(p.ending is Ending.CLINICAL for p in regimen.phases),
-            retained_8_weeks=_retained(schedule, start, weeks_end),
-            retained_first_year=_retained(schedule, start, year_end),
-        ))
+        rows.append(
+            ComparisonRow(
+                guideline=guideline,
+                regimen=regimen,
+                first_8_weeks=schedule.in_window(start, weeks_end),
+                first_year=schedule.in_window(start, year_end),
+                loading_ends=schedule.loading_ends,
+                maintenance_starts=schedule.maintenance_starts,
+                open_ended=any(p.ending is Ending.CLINICAL for p in regimen.phases),
+                retained_8_weeks=_retained(schedule, start, weeks_end),
+                retained_first_year=_retained(schedule, start, year_end),
+            )
+        )
     common = load_common()
     return Comparison(start, tuple(rows), common.retention_caveat, common.retention_sources)

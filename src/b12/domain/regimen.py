@@ -80,9 +80,10 @@ class Frequency:
     def __post_init__(self) -> None:
         if self.every < 1:
             raise ValueError("an interval must be at least 1")
-        if self.times_per_week is not None:
-            if not 1 <= self.times_per_week <= 7 or self.unit is not IntervalUnit.WEEK or self.every != 1:
-                raise ValueError("a weekly pattern is 1–7 times every 1 week")
+        if self.times_per_week is not None and (
+            not 1 <= self.times_per_week <= 7 or self.unit is not IntervalUnit.WEEK or self.every != 1
+        ):
+            raise ValueError("a weekly pattern is 1–7 times every 1 week")
         if self.every_range is not None and self.every not in self.every_range:
             raise ValueError(f"scheduled interval {self.every} is outside the label range {self.every_range}")
 

@@ -102,9 +102,7 @@ class Schedule:
         if last < first:
             raise ValueError(f"the window ends ({last}) before it starts ({first})")
         inside = [dose for dose in self.doses if first <= dose.date <= last]
-        known = last <= self.horizon_end and not any(
-            dose.provisional for dose in self.doses if dose.date <= last
-        )
+        known = last <= self.horizon_end and not any(dose.provisional for dose in self.doses if dose.date <= last)
         return _totals("window", inside, complete=known)
 
 
@@ -182,9 +180,7 @@ def _check_horizon(start: date, horizon_end: date) -> None:
 def _dose_dates(frequency: Frequency, first: date) -> Iterator[date]:
     """Every dose date of a phase whose first dose is ``first``, without end."""
     if frequency.times_per_week:
-        weekdays = [
-            (first + timedelta(days=offset)).weekday() for offset in week_offsets(frequency.times_per_week)
-        ]
+        weekdays = [(first + timedelta(days=offset)).weekday() for offset in week_offsets(frequency.times_per_week)]
         # WEEKLY with interval 1 takes every listed weekday of every week, so the week start (WKST) does
         # not matter; dtstart is one of the listed days, so it is the first occurrence.
         rule = rrule(WEEKLY, byweekday=weekdays, dtstart=datetime.combine(first, time()))
@@ -196,11 +192,7 @@ def _dose_dates(frequency: Frequency, first: date) -> Iterator[date]:
         # recurrence instances with an invalid date (e.g., February 30) [...]. Such recurrence instances
         # MUST be ignored and MUST NOT be counted as part of the recurrence set." (§3.3.10)
         return (first + relativedelta(months=k * frequency.every) for k in count())
-    step = (
-        timedelta(days=frequency.every)
-        if frequency.unit is IntervalUnit.DAY
-        else timedelta(weeks=frequency.every)
-    )
+    step = timedelta(days=frequency.every) if frequency.unit is IntervalUnit.DAY else timedelta(weeks=frequency.every)
     return (first + k * step for k in count())
 
 

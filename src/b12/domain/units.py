@@ -271,9 +271,7 @@ def parse_syringe(text: str | Syringe) -> Syringe:
     return syringe
 
 
-def dose_volume(
-    dose: Quantity | str, strength: Strength | str, syringe: Syringe | str | None = "U-100"
-) -> DoseVolume:
+def dose_volume(dose: Quantity | str, strength: Strength | str, syringe: Syringe | str | None = "U-100") -> DoseVolume:
     """The volume of ``strength`` that holds ``dose``, and its reading on ``syringe`` (None: mL only)."""
     if isinstance(dose, str):
         dose = parse_quantity(dose, dimension=Dimension.MASS)
@@ -286,9 +284,7 @@ def dose_volume(
     return _dose_volume(dose, strength, volume_ml, None if syringe is None else parse_syringe(syringe))
 
 
-def dose_from_syringe_units(
-    units: float, strength: Strength | str, syringe: Syringe | str = "U-100"
-) -> DoseVolume:
+def dose_from_syringe_units(units: float, strength: Strength | str, syringe: Syringe | str = "U-100") -> DoseVolume:
     """The dose in ``units`` of ``syringe`` filled with ``strength``, in the strength's weight unit."""
     _check_finite_positive(units, "units")
     strength = parse_strength(strength) if isinstance(strength, str) else strength
@@ -379,9 +375,7 @@ def _incompatibility(source: Unit, target: Unit) -> str:
             "a percentage of red cells and a count per volume cannot be converted into each other "
             "without the red cell count, which b12 does not guess"
         )
-    reason = (
-        f"{source.symbol} is {labels[source.dimension]} and {target.symbol} is {labels[target.dimension]}"
-    )
+    reason = f"{source.symbol} is {labels[source.dimension]} and {target.symbol} is {labels[target.dimension]}"
     if dimensions == {Dimension.MASS, Dimension.VOLUME}:
         reason += "; the volume of a dose depends on the product strength (for example 1000 mcg/mL)"
     return reason
@@ -439,9 +433,7 @@ def _check_volume(volume_ml: Fraction, what: str) -> None:
             float(volume_ml), "mL", f"{what} would take more than {bounds.high_text}; {_SANITY}"
         )
     if litres < bounds.low:
-        raise ImplausibleValueError(
-            float(volume_ml), "mL", f"{what} would take less than {bounds.low_text}; {_SANITY}"
-        )
+        raise ImplausibleValueError(float(volume_ml), "mL", f"{what} would take less than {bounds.low_text}; {_SANITY}")
 
 
 def _require_dimension(q: Quantity, dimension: Dimension, what: str) -> None:
@@ -455,9 +447,7 @@ def _require_dimension(q: Quantity, dimension: Dimension, what: str) -> None:
         )
 
 
-def _dose_volume(
-    dose: Quantity, strength: Strength, volume_ml: Fraction, syringe: Syringe | None
-) -> DoseVolume:
+def _dose_volume(dose: Quantity, strength: Strength, volume_ml: Fraction, syringe: Syringe | None) -> DoseVolume:
     if syringe is None:
         return DoseVolume(dose, strength, float(volume_ml), None, None)
     units = volume_ml * syringe.units_per_ml
@@ -608,9 +598,7 @@ def _load(text: str, file: str) -> _Vocabulary:
     folded: dict[str, Unit] = {}
     for i, entry in enumerate(read.tables(data, "units", "")):
         where = f"units[{i}]"
-        read.only(
-            entry, where, {"symbol", "dimension", "factor", "ucum", "spellings", "equivalents", "exact_case"}
-        )
+        read.only(entry, where, {"symbol", "dimension", "factor", "ucum", "spellings", "equivalents", "exact_case"})
         symbol = read.text(entry, "symbol", where)
         where = f"units[{i}] ({symbol})"
         dimension = read.choice(entry, "dimension", where, Dimension)
@@ -636,9 +624,7 @@ def _load(text: str, file: str) -> _Vocabulary:
 
     iu = data.get("international_units", {})
     read.only(iu, "international_units", {"sources", "spellings"})
-    international = frozenset(
-        _squash(s).casefold() for s in read.texts(iu, "spellings", "international_units")
-    )
+    international = frozenset(_squash(s).casefold() for s in read.texts(iu, "spellings", "international_units"))
     for key in sorted(international & (folded.keys() | {k.casefold() for k in exact})):
         problems.append(f"international_units: {key!r} is also a unit")
 
@@ -670,9 +656,7 @@ def _load(text: str, file: str) -> _Vocabulary:
         read.text(table, "note", where)
         mass = read.positive(table, "molar_mass", where) if "molar_mass" in table else None
         valence = table.get("valence")
-        if valence is not None and (
-            isinstance(valence, bool) or not isinstance(valence, int) or valence <= 0
-        ):
+        if valence is not None and (isinstance(valence, bool) or not isinstance(valence, int) or valence <= 0):
             problems.append(f"{where}.valence: must be a whole number above zero")
             valence = None
         if mass is None and valence is None:
@@ -683,9 +667,7 @@ def _load(text: str, file: str) -> _Vocabulary:
     syringe_index: dict[str, Syringe] = {}
     for i, entry in enumerate(read.tables(data, "syringes", "")):
         where = f"syringes[{i}]"
-        read.only(
-            entry, where, {"name", "units_per_ml", "capacity_ml", "precision_units", "source", "spellings"}
-        )
+        read.only(entry, where, {"name", "units_per_ml", "capacity_ml", "precision_units", "source", "spellings"})
         scale = entry.get("units_per_ml")
         if isinstance(scale, bool) or not isinstance(scale, int) or scale <= 0:
             problems.append(f"{where}.units_per_ml: must be a whole number above zero")
@@ -746,7 +728,7 @@ def _bound(
     if match is None or unit is None or unit.dimension is not dimension:
         problems.append(f"{where}: {text!r} is not a quantity in a unit of {dimension}")
         return Fraction(0)
-    value = float(match["number"])
+    value = float(match["number"].replace("−", "-"))
     if not (math.isfinite(value) and value > 0):
         problems.append(f"{where}: {text!r} must be above zero")
     return _exact(value) * _exact(unit.factor)
@@ -799,12 +781,7 @@ class _Reader:
 
     def positive(self, table: Mapping[str, Any], key: str, where: str) -> float:
         value = table.get(key)
-        if (
-            not isinstance(value, bool)
-            and isinstance(value, int | float)
-            and math.isfinite(value)
-            and value > 0
-        ):
+        if not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value > 0:
             return float(value)
         self.problems.append(f"{_join(where, key)}: must be a number above zero")
         return 1.0

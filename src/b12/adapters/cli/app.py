@@ -40,30 +40,75 @@ app.add_typer(guidelines_app, name="guidelines")
 
 out = Console(highlight=False, soft_wrap=False)
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-STATUS_STYLE = {"confirmed": "bold red", "indeterminate": "yellow", "unlikely": "green", "not_assessable": "dim"}
+STATUS_STYLE = {
+    "confirmed": "bold red",
+    "indeterminate": "yellow",
+    "unlikely": "green",
+    "not_assessable": "dim",
+}
 
 
 # --- case flags, shared by interpret / plan / compare ------------------------------------------------
 
-InputOpt = Annotated[Path | None, typer.Option("--input", "-i", help="A case as JSON (docs/case-format.md); '-' reads stdin.")]
-GuidelineOpt = Annotated[str | None, typer.Option("--guideline", "-g", help="uk | us-label | us-practice (default uk).")]
-ThresholdsOpt = Annotated[str | None, typer.Option(help="Threshold set: nice-ng239, bsh-2014, ruh-bath, north-bristol.")]
+InputOpt = Annotated[
+    Path | None, typer.Option("--input", "-i", help="A case as JSON (docs/case-format.md); '-' reads stdin.")
+]
+GuidelineOpt = Annotated[
+    str | None, typer.Option("--guideline", "-g", help="uk | us-label | us-practice (default uk).")
+]
+ThresholdsOpt = Annotated[
+    str | None, typer.Option(help="Threshold set: nice-ng239, bsh-2014, ruh-bath, north-bristol.")
+]
 StartOpt = Annotated[str | None, typer.Option(help="Start date, ISO (2026-01-05) or 'today'.")]
 SexOpt = Annotated[str | None, typer.Option(help="female | male.")]
 AgeOpt = Annotated[int | None, typer.Option(help="Age in years.")]
 PregnantOpt = Annotated[bool | None, typer.Option("--pregnant/--not-pregnant", help="Pregnant.", show_default=False)]
 BreastfeedingOpt = Annotated[bool | None, typer.Option("--breastfeeding/--not-breastfeeding", show_default=False)]
 EthnicityOpt = Annotated[str | None, typer.Option(help="black | asian | white | mixed | other.")]
-LabOpt = Annotated[list[str] | None, typer.Option("--lab", "-l", help="TEST=VALUE UNIT[@DATE], e.g. 'b12_total=150 ng/L'. Repeatable.")]
-SymptomOpt = Annotated[list[str] | None, typer.Option("--symptom", help="fatigue, glossitis, paraesthesia, numbness, ataxia, gait, balance, memory, vision, mood, breathless. Repeatable.")]
-CauseOpt = Annotated[list[str] | None, typer.Option("--cause", help="diet, autoimmune_gastritis, gastrectomy, bariatric_surgery, ileal_resection, crohns, coeliac, metformin, ppi, h2_antagonist, nitrous_oxide, unknown. Repeatable.")]
-ConditionOpt = Annotated[list[str] | None, typer.Option("--condition", help="leber, tobacco_amblyopia, cobalt_allergy, renal_impairment, anticoagulant. Repeatable.")]
+LabOpt = Annotated[
+    list[str] | None,
+    typer.Option("--lab", "-l", help="TEST=VALUE UNIT[@DATE], e.g. 'b12_total=150 ng/L'. Repeatable."),
+]
+SymptomOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--symptom",
+        help="fatigue, glossitis, paraesthesia, numbness, ataxia, gait, balance, memory, vision, mood, "
+        "breathless. Repeatable.",
+    ),
+]
+CauseOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cause",
+        help="diet, autoimmune_gastritis, gastrectomy, bariatric_surgery, ileal_resection, crohns, coeliac, "
+        "metformin, ppi, h2_antagonist, nitrous_oxide, unknown. Repeatable.",
+    ),
+]
+ConditionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--condition",
+        help="leber, tobacco_amblyopia, cobalt_allergy, renal_impairment, anticoagulant. Repeatable.",
+    ),
+]
 RouteOpt = Annotated[str | None, typer.Option(help="Route preference: im | oral | nasal.")]
-IntervalOpt = Annotated[int | None, typer.Option("--maintenance-interval", help="Maintenance interval in months, chosen by the clinician.")]
-TreatOpt = Annotated[bool | None, typer.Option("--treat/--no-treat", help="A clinician's decision to treat or not.", show_default=False)]
-OverrideOpt = Annotated[list[str] | None, typer.Option("--override", help="A rule ID the clinician overrides, e.g. SAFE-COBALT.")]
+IntervalOpt = Annotated[
+    int | None,
+    typer.Option("--maintenance-interval", help="Maintenance interval in months, chosen by the clinician."),
+]
+TreatOpt = Annotated[
+    bool | None,
+    typer.Option("--treat/--no-treat", help="A clinician's decision to treat or not.", show_default=False),
+]
+OverrideOpt = Annotated[
+    list[str] | None, typer.Option("--override", help="A rule ID the clinician overrides, e.g. SAFE-COBALT.")
+]
 LastInjectionOpt = Annotated[str | None, typer.Option(help="Date of the last B12 injection (ISO).")]
-LongTermOpt = Annotated[bool | None, typer.Option("--long-term-replacement", help="Established on long-term replacement.", show_default=False)]
+LongTermOpt = Annotated[
+    bool | None,
+    typer.Option("--long-term-replacement", help="Established on long-term replacement.", show_default=False),
+]
 StrengthOpt = Annotated[str | None, typer.Option(help="Product strength, e.g. '1 mg/mL', '1000 mcg/mL'.")]
 SyringeOpt = Annotated[str | None, typer.Option(help="Syringe scale: U-100 (default) or U-40.")]
 HorizonOpt = Annotated[int | None, typer.Option(help="Schedule horizon in months (default 12).")]
@@ -133,7 +178,11 @@ def build_case(input: Path | None, **flags: Any) -> Case:
         if flags.get(key):
             data[key] = [*data.get(key, []), *flags[key]]
     preferences = dict(data.get("preferences") or {})
-    for flag, key in (("route", "route"), ("maintenance_interval", "maintenance_interval_months"), ("treat", "treat")):
+    for flag, key in (
+        ("route", "route"),
+        ("maintenance_interval", "maintenance_interval_months"),
+        ("treat", "treat"),
+    ):
         if flags.get(flag) is not None:
             preferences[key] = flags[flag]
     if flags.get("overrides"):
@@ -165,15 +214,25 @@ def _print_json(data: object) -> None:
 def _print_interpretation(data: dict[str, Any]) -> None:
     status = data["status"]
     ts = data["threshold_set"]
-    out.print(Text.assemble("Status: ", (status.replace("_", " "), STATUS_STYLE.get(status, "")),
-                            f"   (threshold set {ts['id']} {ts['version']})"))
+    out.print(
+        Text.assemble(
+            "Status: ",
+            (status.replace("_", " "), STATUS_STYLE.get(status, "")),
+            f"   (threshold set {ts['id']} {ts['version']})",
+        )
+    )
     out.print(_t(f"Boundaries: {ts['boundary_rule']}", "dim"))
     if data["normalised"]:
         table = Table("test", "reported", "normalised", "other unit", "band", title="Results", title_justify="left")
         for r in data["normalised"]:
             other = f"{r['other_value']:g} {r['other_unit']}" if r["other_value"] is not None else ""
-            table.add_row(_t(r["test"]), _t(f"{r['original_value']:g} {r['original_unit']}"),
-                          _t(f"{r['value']:g} {r['unit']}"), _t(other), _t(r["band"] or ""))
+            table.add_row(
+                _t(r["test"]),
+                _t(f"{r['original_value']:g} {r['original_unit']}"),
+                _t(f"{r['value']:g} {r['unit']}"),
+                _t(other),
+                _t(r["band"] or ""),
+            )
         out.print(table)
     for f in data["findings"]:
         out.print(_t(f"• {f['message']}  [{f['rule'] or ''} {' '.join(f['sources'])}]".replace("[ ", "[")))
@@ -186,8 +245,13 @@ def _print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
         return
     out.print(_t("Alerts", "bold underline"))
     for a in alerts:
-        out.print(Text.assemble((f"[{a['severity']}] {a['rule']}", SEVERITY_STYLE[a["severity"]]),
-                                f" {a['message']} ", (f"({' '.join(a['sources']) or 'no source: see message'})", "dim")))
+        out.print(
+            Text.assemble(
+                (f"[{a['severity']}] {a['rule']}", SEVERITY_STYLE[a["severity"]]),
+                f" {a['message']} ",
+                (f"({' '.join(a['sources']) or 'no source: see message'})", "dim"),
+            )
+        )
 
 
 def print_plan(plan: Plan, *, all_doses: bool) -> None:
@@ -197,16 +261,32 @@ def print_plan(plan: Plan, *, all_doses: bool) -> None:
     _print_interpretation(data["interpretation"])
     rec = data["recommendation"]
     out.print()
-    out.print(Text.assemble(("Recommendation: ", "bold"), ("treat" if rec["treat"] else "do not treat now", "bold"),
-                            f" — {rec['reason']}"))
+    out.print(
+        Text.assemble(
+            ("Recommendation: ", "bold"),
+            ("treat" if rec["treat"] else "do not treat now", "bold"),
+            f" — {rec['reason']}",
+        )
+    )
     if rec["regimen"]:
         out.print(_t(f"{rec['regimen']}: {rec['title']}"))
         phases = Table("phase", "dose", "how often", "for how long", "rule", "sources", title_justify="left")
         for p in rec["phases"]:
-            length = (f"{p['doses']} doses" if p["doses"] else f"{p['duration_days']} days" if p["duration_days"]
-                      else p["until"] or "")
-            phases.add_row(_t(p["name"]), _t(f"{p['dose_mg']:g} mg {p['route'].upper()}"), _t(p["frequency"]),
-                           _t(length), _t(p["rule"]), _t(" ".join(p["sources"])))
+            length = (
+                f"{p['doses']} doses"
+                if p["doses"]
+                else f"{p['duration_days']} days"
+                if p["duration_days"]
+                else p["until"] or ""
+            )
+            phases.add_row(
+                _t(p["name"]),
+                _t(f"{p['dose_mg']:g} mg {p['route'].upper()}"),
+                _t(p["frequency"]),
+                _t(length),
+                _t(p["rule"]),
+                _t(" ".join(p["sources"])),
+            )
         out.print(phases)
     lifelong = "for life" if rec["lifelong"] else (rec["reconsider"] or "")
     if rec["treat"]:
@@ -217,29 +297,54 @@ def print_plan(plan: Plan, *, all_doses: bool) -> None:
         out.print(_t("Seek urgent specialist (haematology) advice.", "bold red"))
     if data["schedule"]:
         doses = data["schedule"] if all_doses else data["schedule"][:14]
-        table = Table("date", "phase", "dose", "volume", "syringe", title=f"Schedule to {data['horizon']['end']}",
-                      title_justify="left")
+        table = Table(
+            "date",
+            "phase",
+            "dose",
+            "volume",
+            "syringe",
+            title=f"Schedule to {data['horizon']['end']}",
+            title_justify="left",
+        )
         for d in doses:
             units = f"{d['syringe_units']:g} units" if d["syringe_units"] is not None else ""
             volume = f"{d['volume_ml']:g} mL" if d["volume_ml"] is not None else d["route"]
-            table.add_row(_t(d["date"]), _t(d["phase"] + (" (provisional)" if d["provisional"] else "")),
-                          _t(f"{d['dose_mg']:g} mg"), _t(volume), _t(units))
+            table.add_row(
+                _t(d["date"]),
+                _t(d["phase"] + (" (provisional)" if d["provisional"] else "")),
+                _t(f"{d['dose_mg']:g} mg"),
+                _t(volume),
+                _t(units),
+            )
         out.print(table)
         hidden = len(data["schedule"]) - len(doses)
         if hidden:
             out.print(_t(f"… {hidden} more doses (--all-doses to list them, --json for everything)", "dim"))
-        totals = Table("phase", "doses", "injections", "mg", "mL", "first", "last", title="Totals", title_justify="left")
+        totals = Table(
+            "phase", "doses", "injections", "mg", "mL", "first", "last", title="Totals", title_justify="left"
+        )
         for t in [*data["totals"]["phases"], data["totals"]["overall"]]:
-            totals.add_row(_t(t["phase"] + ("" if t["complete"] else " (to horizon)")), _t(t["doses"]),
-                           _t(t["injections"]), _t(f"{t['mg']:g}"), _t("" if t["ml"] is None else f"{t['ml']:g}"),
-                           _t(t["first"] or ""), _t(t["last"] or ""))
+            totals.add_row(
+                _t(t["phase"] + ("" if t["complete"] else " (to horizon)")),
+                _t(t["doses"]),
+                _t(t["injections"]),
+                _t(f"{t['mg']:g}"),
+                _t("" if t["ml"] is None else f"{t['ml']:g}"),
+                _t(t["first"] or ""),
+                _t(t["last"] or ""),
+            )
         out.print(totals)
     out.print(_t(data["switch"]["note"], "bold"))
     if data["followups"]:
         table = Table("date", "kind", "tests", "what to expect", "rule", title="Follow-up", title_justify="left")
         for f in data["followups"]:
-            table.add_row(_t(f["date"]), _t(f["kind"]), _t(", ".join(f["tests"])), _t(f["expect"] or ""),
-                          _t(f"{f['rule']} {' '.join(f['sources'])}"))
+            table.add_row(
+                _t(f["date"]),
+                _t(f["kind"]),
+                _t(", ".join(f["tests"])),
+                _t(f["expect"] or ""),
+                _t(f"{f['rule']} {' '.join(f['sources'])}"),
+            )
         out.print(table)
     _print_alerts(data["alerts"])
     out.print(_t(f"Rules applied: {', '.join(data['rules_applied'])}", "dim"))
@@ -248,24 +353,51 @@ def print_plan(plan: Plan, *, all_doses: bool) -> None:
 
 def print_comparison(comparison: Comparison) -> None:
     data = comparison_to_dict(comparison)
-    table = Table("regimen", "injections 8 wk", "mg 8 wk", "injections 1st yr", "mg 1st yr", "loading ends",
-                  "maintenance starts", "est. retained 1st yr (mg)", title=f"Regimens from {data['start']}",
-                  title_justify="left")
+    table = Table(
+        "regimen",
+        "injections 8 wk",
+        "mg 8 wk",
+        "injections 1st yr",
+        "mg 1st yr",
+        "loading ends",
+        "maintenance starts",
+        "est. retained 1st yr (mg)",
+        title=f"Regimens from {data['start']}",
+        title_justify="left",
+    )
     for row in data["regimens"]:
         kept = row["estimated_retained"]["first_year"]
-        estimate = "n/a" if not kept["doses_counted"] else (
-            f"{kept['low_mg']:g}" if kept["low_mg"] == kept["high_mg"] else f"{kept['low_mg']:g}–{kept['high_mg']:g}")
+        estimate = (
+            "n/a"
+            if not kept["doses_counted"]
+            else (
+                f"{kept['low_mg']:g}"
+                if kept["low_mg"] == kept["high_mg"]
+                else f"{kept['low_mg']:g}–{kept['high_mg']:g}"
+            )
+        )
         if kept["doses_counted"] and kept["doses_without_figure"]:
             estimate += f" (+{kept['doses_without_figure']} doses without a figure)"
         open_note = " (open-ended: to horizon)" if row["open_ended"] else ""
-        table.add_row(_t(f"{row['regimen']} ({row['guideline']})"), _t(row["first_8_weeks"]["injections"]),
-                      _t(f"{row['first_8_weeks']['mg']:g}"), _t(f"{row['first_year']['injections']}{open_note}"),
-                      _t(f"{row['first_year']['mg']:g}"), _t(row["loading_ends"] or "—"),
-                      _t(row["maintenance_starts"] or "— (after a clinician ends loading)"), _t(estimate))
+        table.add_row(
+            _t(f"{row['regimen']} ({row['guideline']})"),
+            _t(row["first_8_weeks"]["injections"]),
+            _t(f"{row['first_8_weeks']['mg']:g}"),
+            _t(f"{row['first_year']['injections']}{open_note}"),
+            _t(f"{row['first_year']['mg']:g}"),
+            _t(row["loading_ends"] or "—"),
+            _t(row["maintenance_starts"] or "— (after a clinician ends loading)"),
+            _t(estimate),
+        )
     out.print(table)
     est = data["retention_estimate"]
-    out.print(_t(f"Estimated retained = dose × (1 − 72-h urinary loss); {est['caveat']} Sources: {' '.join(est['sources'])}.",
-                 "dim"))
+    out.print(
+        _t(
+            f"Estimated retained = dose × (1 − 72-h urinary loss); {est['caveat']} "
+            f"Sources: {' '.join(est['sources'])}.",
+            "dim",
+        )
+    )
     out.print(_t(DISCLAIMER, "italic"))
 
 
@@ -277,7 +409,10 @@ def convert(
     value: Annotated[float, typer.Argument(help="The number to convert, e.g. 1000.")],
     from_unit: Annotated[str, typer.Argument(help="Its unit, e.g. mcg, pg/mL, g/dL.")],
     to_unit: Annotated[str, typer.Argument(help="The unit wanted, e.g. mg, pmol/L, g/L.")],
-    analyte: Annotated[str | None, typer.Option("--analyte", "-a", help="Needed for mass <-> amount: b12, folate, hemoglobin, …")] = None,
+    analyte: Annotated[
+        str | None,
+        typer.Option("--analyte", "-a", help="Needed for mass <-> amount: b12, folate, hemoglobin, …"),
+    ] = None,
 ) -> None:
     """Convert a dose or a lab value between units (µg/mcg/mg, pg/mL = ng/L <-> pmol/L, g/dL <-> g/L, …)."""
     from b12.domain.units import convert as convert_units
@@ -290,7 +425,9 @@ def convert(
 def dose(
     value: Annotated[float, typer.Argument(help="Dose amount, e.g. 1.")],
     unit: Annotated[str, typer.Argument(help="Dose unit: mg, mcg, µg, microgram(s).")],
-    strength: Annotated[str, typer.Option("--strength", "-s", help="Product strength, e.g. 1000mcg/mL, 1 mg/mL, 5 mg/2 mL.")],
+    strength: Annotated[
+        str, typer.Option("--strength", "-s", help="Product strength, e.g. 1000mcg/mL, 1 mg/mL, 5 mg/2 mL.")
+    ],
     syringe: Annotated[str, typer.Option(help="Syringe scale: U-100, U-40, or 'none'.")] = "U-100",
 ) -> None:
     """How much to draw up: the volume in mL and the units on an insulin syringe for a dose."""
@@ -303,28 +440,54 @@ def dose(
 
 @app.command()
 def interpret(
-    input: InputOpt = None, guideline: GuidelineOpt = None, thresholds: ThresholdsOpt = None, start: StartOpt = None,
-    sex: SexOpt = None, age: AgeOpt = None, pregnant: PregnantOpt = None, breastfeeding: BreastfeedingOpt = None,
-    ethnicity: EthnicityOpt = None, lab: LabOpt = None, symptom: SymptomOpt = None, cause: CauseOpt = None,
-    condition: ConditionOpt = None, last_injection: LastInjectionOpt = None, long_term_replacement: LongTermOpt = None,
+    input: InputOpt = None,
+    guideline: GuidelineOpt = None,
+    thresholds: ThresholdsOpt = None,
+    start: StartOpt = None,
+    sex: SexOpt = None,
+    age: AgeOpt = None,
+    pregnant: PregnantOpt = None,
+    breastfeeding: BreastfeedingOpt = None,
+    ethnicity: EthnicityOpt = None,
+    lab: LabOpt = None,
+    symptom: SymptomOpt = None,
+    cause: CauseOpt = None,
+    condition: ConditionOpt = None,
+    last_injection: LastInjectionOpt = None,
+    long_term_replacement: LongTermOpt = None,
     mcv_cutoff: Annotated[float | None, typer.Option(help="MCV cut-off for macrocytosis in fL (default 100).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Interpret a lab panel against a threshold set: status, findings, what to test next."""
     from b12.services import interpret_case
 
-    case = build_case(input, guideline=guideline, thresholds=thresholds, start=start, sex=sex, age=age,
-                      pregnant=pregnant, breastfeeding=breastfeeding, ethnicity=ethnicity, labs=lab, symptoms=symptom,
-                      causes=cause, conditions=condition, last_injection=last_injection,
-                      long_term_replacement=long_term_replacement)
+    case = build_case(
+        input,
+        guideline=guideline,
+        thresholds=thresholds,
+        start=start,
+        sex=sex,
+        age=age,
+        pregnant=pregnant,
+        breastfeeding=breastfeeding,
+        ethnicity=ethnicity,
+        labs=lab,
+        symptoms=symptom,
+        causes=cause,
+        conditions=condition,
+        last_injection=last_injection,
+        long_term_replacement=long_term_replacement,
+    )
     if mcv_cutoff is not None:
         from dataclasses import replace
 
         case = replace(case, mcv_cutoff_fl=mcv_cutoff)
     interpretation = interpret_case(case)
     data = interpretation_to_dict(interpretation)
-    data["alerts"] = [{"rule": a.rule, "severity": a.severity.value, "message": a.message, "sources": list(a.sources)}
-                      for a in interpretation.alerts]
+    data["alerts"] = [
+        {"rule": a.rule, "severity": a.severity.value, "message": a.message, "sources": list(a.sources)}
+        for a in interpretation.alerts
+    ]
     if as_json:
         _print_json(data)
         return
@@ -334,23 +497,58 @@ def interpret(
 
 @app.command()
 def plan(
-    input: InputOpt = None, guideline: GuidelineOpt = None, thresholds: ThresholdsOpt = None, start: StartOpt = None,
-    sex: SexOpt = None, age: AgeOpt = None, pregnant: PregnantOpt = None, breastfeeding: BreastfeedingOpt = None,
-    ethnicity: EthnicityOpt = None, lab: LabOpt = None, symptom: SymptomOpt = None, cause: CauseOpt = None,
-    condition: ConditionOpt = None, route: RouteOpt = None, maintenance_interval: IntervalOpt = None,
-    treat: TreatOpt = None, override: OverrideOpt = None, last_injection: LastInjectionOpt = None,
-    long_term_replacement: LongTermOpt = None, strength: StrengthOpt = None, syringe: SyringeOpt = None,
-    horizon: HorizonOpt = None, as_json: JsonOpt = False,
+    input: InputOpt = None,
+    guideline: GuidelineOpt = None,
+    thresholds: ThresholdsOpt = None,
+    start: StartOpt = None,
+    sex: SexOpt = None,
+    age: AgeOpt = None,
+    pregnant: PregnantOpt = None,
+    breastfeeding: BreastfeedingOpt = None,
+    ethnicity: EthnicityOpt = None,
+    lab: LabOpt = None,
+    symptom: SymptomOpt = None,
+    cause: CauseOpt = None,
+    condition: ConditionOpt = None,
+    route: RouteOpt = None,
+    maintenance_interval: IntervalOpt = None,
+    treat: TreatOpt = None,
+    override: OverrideOpt = None,
+    last_injection: LastInjectionOpt = None,
+    long_term_replacement: LongTermOpt = None,
+    strength: StrengthOpt = None,
+    syringe: SyringeOpt = None,
+    horizon: HorizonOpt = None,
+    as_json: JsonOpt = False,
     all_doses: Annotated[bool, typer.Option("--all-doses", help="List every dose, not the first 14.")] = False,
 ) -> None:
     """Build a plan: interpretation, regimen, dated schedule with totals, follow-ups and safety alerts."""
     from b12.services import plan_case
 
-    case = build_case(input, guideline=guideline, thresholds=thresholds, start=start, sex=sex, age=age,
-                      pregnant=pregnant, breastfeeding=breastfeeding, ethnicity=ethnicity, labs=lab, symptoms=symptom,
-                      causes=cause, conditions=condition, route=route, maintenance_interval=maintenance_interval,
-                      treat=treat, overrides=override, last_injection=last_injection,
-                      long_term_replacement=long_term_replacement, strength=strength, syringe=syringe, horizon=horizon)
+    case = build_case(
+        input,
+        guideline=guideline,
+        thresholds=thresholds,
+        start=start,
+        sex=sex,
+        age=age,
+        pregnant=pregnant,
+        breastfeeding=breastfeeding,
+        ethnicity=ethnicity,
+        labs=lab,
+        symptoms=symptom,
+        causes=cause,
+        conditions=condition,
+        route=route,
+        maintenance_interval=maintenance_interval,
+        treat=treat,
+        overrides=override,
+        last_injection=last_injection,
+        long_term_replacement=long_term_replacement,
+        strength=strength,
+        syringe=syringe,
+        horizon=horizon,
+    )
     result = plan_case(case)
     if as_json:
         _print_json(plan_to_dict(result))
@@ -360,8 +558,13 @@ def plan(
 
 @app.command()
 def compare(
-    regimens: Annotated[list[str] | None, typer.Argument(help="Regimen IDs, e.g. UK-IM-NN US-FDA-CN US-STABLER.")] = None,
-    input: InputOpt = None, start: StartOpt = None, guideline: GuidelineOpt = None, as_json: JsonOpt = False,
+    regimens: Annotated[
+        list[str] | None, typer.Argument(help="Regimen IDs, e.g. UK-IM-NN US-FDA-CN US-STABLER.")
+    ] = None,
+    input: InputOpt = None,
+    start: StartOpt = None,
+    guideline: GuidelineOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Compare regimens side by side: injections and mg in 8 weeks and a year, switch date, estimated retained."""
     from b12.services import compare_regimens, plan_case, plan_regimens
@@ -394,19 +597,37 @@ def guidelines_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
     entries = rule_catalogue()
     if as_json:
-        _print_json([{"id": e.id, "kind": e.kind, "title": e.title, "guidelines": list(e.guidelines),
-                      "sources": list(e.sources), "b12_own": e.b12_own} for e in entries])
+        _print_json(
+            [
+                {
+                    "id": e.id,
+                    "kind": e.kind,
+                    "title": e.title,
+                    "guidelines": list(e.guidelines),
+                    "sources": list(e.sources),
+                    "b12_own": e.b12_own,
+                }
+                for e in entries
+            ]
+        )
         return
     table = Table("ID", "kind", "title", "guidelines", "sources", title="b12 rules", title_justify="left")
     for e in entries:
-        table.add_row(_t(e.id), _t(e.kind), _t(e.title + (" (b12 rule ID)" if e.b12_own else "")),
-                      _t(", ".join(e.guidelines)), _t(" ".join(e.sources) or "none"))
+        table.add_row(
+            _t(e.id),
+            _t(e.kind),
+            _t(e.title + (" (b12 rule ID)" if e.b12_own else "")),
+            _t(", ".join(e.guidelines)),
+            _t(" ".join(e.sources) or "none"),
+        )
     out.print(table)
 
 
 @guidelines_app.command("show")
-def guidelines_show(rule_id: Annotated[str, typer.Argument(help="A rule, regimen or threshold-set ID, e.g. UK-IM-NN.")],
-                    as_json: JsonOpt = False) -> None:
+def guidelines_show(
+    rule_id: Annotated[str, typer.Argument(help="A rule, regimen or threshold-set ID, e.g. UK-IM-NN.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Show one rule with its full text and the title and address of each source."""
     from b12.domain.guidelines import sources
     from b12.services import rule_catalogue
@@ -418,9 +639,17 @@ def guidelines_show(rule_id: Annotated[str, typer.Argument(help="A rule, regimen
     known = sources()
     cited = [known[s] for s in entry.sources if s in known]
     if as_json:
-        _print_json({"id": entry.id, "kind": entry.kind, "title": entry.title, "detail": entry.detail,
-                     "guidelines": list(entry.guidelines), "b12_own": entry.b12_own,
-                     "sources": [{"id": s.id, "title": s.title, "url": s.url, "confidence": s.confidence} for s in cited]})
+        _print_json(
+            {
+                "id": entry.id,
+                "kind": entry.kind,
+                "title": entry.title,
+                "detail": entry.detail,
+                "guidelines": list(entry.guidelines),
+                "b12_own": entry.b12_own,
+                "sources": [{"id": s.id, "title": s.title, "url": s.url, "confidence": s.confidence} for s in cited],
+            }
+        )
         return
     out.print(_t(f"{entry.id} — {entry.title}", "bold"))
     out.print(_t(f"{entry.kind}; guidelines: {', '.join(entry.guidelines)}"))
@@ -435,16 +664,19 @@ def guidelines_show(rule_id: Annotated[str, typer.Argument(help="A rule, regimen
 
 def run_app(args: Sequence[str]) -> int:
     """Run the Typer app; b12's own errors become one line on stderr and exit code 2."""
-    err = Console(stderr=True, highlight=False)
+
+    def err(message: str) -> None:
+        sys.stderr.write(" ".join(message.split()) + "\n")
+
     try:
         app(list(args), standalone_mode=False)
     except B12Error as error:
-        err.print(_t(f"b12: {error}"))
+        err(f"b12: {error}")
         return EXIT_USAGE
     except typer.Exit as done:
         return int(done.exit_code)
     except typer.Abort:
-        err.print(_t("b12: aborted"))
+        err("b12: aborted")
         return EXIT_USAGE
     except Exception as error:  # click usage errors and anything unforeseen: one line, never a traceback
         from typer._click.exceptions import ClickException
@@ -452,6 +684,6 @@ def run_app(args: Sequence[str]) -> int:
         if isinstance(error, ClickException):
             error.show()
             return error.exit_code
-        err.print(_t(f"b12: internal error ({type(error).__name__}: {error}); please report it"))
+        err(f"b12: internal error ({type(error).__name__}: {error}); please report it")
         return EXIT_INTERNAL
     return EXIT_OK

@@ -59,7 +59,12 @@ def run(args: Sequence[str]) -> int:
     return EXIT_OK
 
 
-_ANALYTE_ALIASES = {"b12": "b12_total", "cobalamin": "b12_total", "holotc": "b12_active", "active_b12": "b12_active"}
+_ANALYTE_ALIASES = {
+    "b12": "b12_total",
+    "cobalamin": "b12_total",
+    "holotc": "b12_active",
+    "active_b12": "b12_active",
+}
 
 
 def _analyte(name: str | None) -> str | None:

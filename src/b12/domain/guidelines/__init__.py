@@ -164,7 +164,9 @@ def _phase(entry: Mapping[str, Any]) -> Phase:
         frequency = Frequency(every=1, unit=IntervalUnit.WEEK, times_per_week=int(times))
     else:
         frequency = Frequency(
-            every=int(entry["every"]), unit=IntervalUnit(entry["unit"]), every_range=_span(entry.get("every_range"))
+            every=int(entry["every"]),
+            unit=IntervalUnit(entry["unit"]),
+            every_range=_span(entry.get("every_range")),
         )
     return Phase(
         name=str(entry["name"]),
@@ -212,9 +214,38 @@ def _regimens(table: Mapping[str, Any], check: _Checker, known_rules: set[str]) 
 
 # Rule IDs of REFERENCE.md §11; regimen phases must name one of these or a rule their file defines.
 REFERENCE_RULES: frozenset[str] = frozenset(
-    """DX-TEST DX-TOT DX-ACT DX-MMA DX-PREG DX-N2O DX-ETH DX-DISCORD DX-LAB UK-IM-NN UK-IM-NEURO UK-PROPH
-    UK-ORAL-MAL UK-ORAL-DIET UK-N2O UK-TA-LEBER FU-UK US-FDA-CN US-FDA-OH US-STABLER US-AAFP US-NASAL SAFE-K
-    SAFE-FOLATE SAFE-LEBER SAFE-COBALT SAFE-IV SAFE-3MO SAFE-PREG-OH MED-MET""".split()
+    [
+        "DX-TEST",
+        "DX-TOT",
+        "DX-ACT",
+        "DX-MMA",
+        "DX-PREG",
+        "DX-N2O",
+        "DX-ETH",
+        "DX-DISCORD",
+        "DX-LAB",
+        "UK-IM-NN",
+        "UK-IM-NEURO",
+        "UK-PROPH",
+        "UK-ORAL-MAL",
+        "UK-ORAL-DIET",
+        "UK-N2O",
+        "UK-TA-LEBER",
+        "FU-UK",
+        "US-FDA-CN",
+        "US-FDA-OH",
+        "US-STABLER",
+        "US-AAFP",
+        "US-NASAL",
+        "SAFE-K",
+        "SAFE-FOLATE",
+        "SAFE-LEBER",
+        "SAFE-COBALT",
+        "SAFE-IV",
+        "SAFE-3MO",
+        "SAFE-PREG-OH",
+        "MED-MET",
+    ]
 )
 # Regimen rules b12 adds for the UK cyanocobalamin SmPC, which §11 does not name.
 B12_REGIMEN_RULES: frozenset[str] = frozenset({"UK-CN-NN", "UK-CN-NEURO"})
@@ -229,7 +260,9 @@ def load_common() -> Common:
     figures: list[RetentionFigure] = []
     for index, figure in enumerate(retention.get("figures", [])):
         try:
-            item = RetentionFigure(Product(figure["product"]), float(figure["dose_mg"]), float(figure["loss"]), figure["source"])
+            item = RetentionFigure(
+                Product(figure["product"]), float(figure["dose_mg"]), float(figure["loss"]), figure["source"]
+            )
         except (KeyError, ValueError) as error:
             check.problems.append(f"retention figure {index + 1}: {error!r}")
             continue
@@ -267,12 +300,17 @@ def load_guideline(guideline_id: str) -> Guideline:
         # A regimen's rule ID is a rule too, so an alert about a regimen (an interval outside its label
         # range, say) cites it with the regimen's own words and sources.
         for phase in regimen.phases:
-            rules.setdefault(phase.rule, Rule(
-                id=phase.rule, title=regimen.title, severity=Severity.INFO,
-                message="; ".join(p.text for p in regimen.phases if p.rule == phase.rule) + ".",
-                sources=tuple(dict.fromkeys(s for p in regimen.phases if p.rule == phase.rule for s in p.sources)),
-                b12_own=phase.rule in B12_REGIMEN_RULES,
-            ))
+            rules.setdefault(
+                phase.rule,
+                Rule(
+                    id=phase.rule,
+                    title=regimen.title,
+                    severity=Severity.INFO,
+                    message="; ".join(p.text for p in regimen.phases if p.rule == phase.rule) + ".",
+                    sources=tuple(dict.fromkeys(s for p in regimen.phases if p.rule == phase.rule for s in p.sources)),
+                    b12_own=phase.rule in B12_REGIMEN_RULES,
+                ),
+            )
     strengths: dict[Product, str] = {}
     for product, entry in data.get("products", {}).items():
         try:

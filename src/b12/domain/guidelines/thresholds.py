@@ -393,9 +393,7 @@ def _build_scale(
             unit = parse_unit(unit_text)
         except UnitError:
             accepted = ", ".join(u.symbol for d in _CONCENTRATIONS for u in known_units(d))
-            problems.add(
-                f"{where}.unit", f"Unknown unit {unit_text!r}: use a concentration b12 knows ({accepted})"
-            )
+            problems.add(f"{where}.unit", f"Unknown unit {unit_text!r}: use a concentration b12 knows ({accepted})")
         else:
             unit_symbol, dimension = unit.symbol, unit.dimension
             if dimension not in _CONCENTRATIONS:
@@ -405,9 +403,7 @@ def _build_scale(
     bands = _build_bands(raw.get("bands"), f"{where}.bands", problems)
     if analyte is None or len(problems.items) > before:
         return None
-    return Scale(
-        analyte, unit_symbol, dimension, rule, default_sources if sources is None else sources, bands
-    )
+    return Scale(analyte, unit_symbol, dimension, rule, default_sources if sources is None else sources, bands)
 
 
 def _build_bands(raw: object, where: str, problems: _Problems) -> tuple[Band, ...]:
@@ -457,9 +453,7 @@ def _check_tiling(bands: list[Band], where: str, problems: _Problems) -> None:
     """Bands, in the order written, must cover the real line once: no gap, no overlap."""
     first, last = bands[0].range, bands[-1].range
     if not math.isinf(first.low):
-        problems.add(
-            f"{where}[0].range", f"values below {_format_bound(first.low)} fall in no band: start at -inf"
-        )
+        problems.add(f"{where}[0].range", f"values below {_format_bound(first.low)} fall in no band: start at -inf")
     if not math.isinf(last.high):
         problems.add(
             f"{where}[{len(bands) - 1}].range",
@@ -473,9 +467,7 @@ def _check_tiling(bands: list[Band], where: str, problems: _Problems) -> None:
         elif a.high < b.low:
             problems.add(where, f"gap: values between {a.high:g} and {b.low:g} fall in no band ({pair})")
         elif a.high > b.low:
-            problems.add(
-                where, f"overlap: values between {b.low:g} and {a.high:g} fall in two bands ({pair})"
-            )
+            problems.add(where, f"overlap: values between {b.low:g} and {a.high:g} fall in two bands ({pair})")
         elif a.high_closed and b.low_closed:
             problems.add(where, f"overlap: {a.high:g} falls in two bands ({pair})")
         elif not a.high_closed and not b.low_closed:
