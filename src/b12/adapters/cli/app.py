@@ -353,47 +353,55 @@ def print_plan(plan: Plan, *, all_doses: bool) -> None:
 
 def print_comparison(comparison: Comparison) -> None:
     data = comparison_to_dict(comparison)
+    rows = data["regimens"]
     table = Table(
-        "regimen",
-        "injections 8 wk",
-        "mg 8 wk",
-        "injections 1st yr",
-        "mg 1st yr",
-        "loading ends",
-        "maintenance starts",
-        "est. retained 1st yr (mg)",
+        "",
+        *(f"{r['regimen']}\n({r['guideline']})" for r in rows),
         title=f"Regimens from {data['start']}",
         title_justify="left",
     )
-    for row in data["regimens"]:
-        kept = row["estimated_retained"]["first_year"]
-        estimate = (
-            "n/a"
-            if not kept["doses_counted"]
-            else (
+
+    def retained(window: str) -> list[Text]:
+        cells = []
+        for r in rows:
+            kept = r["estimated_retained"][window]
+            if not kept["doses_counted"]:
+                cells.append(_t("n/a (no figure)"))
+                continue
+            value = (
                 f"{kept['low_mg']:g}"
                 if kept["low_mg"] == kept["high_mg"]
                 else f"{kept['low_mg']:g}–{kept['high_mg']:g}"
             )
-        )
-        if kept["doses_counted"] and kept["doses_without_figure"]:
-            estimate += f" (+{kept['doses_without_figure']} doses without a figure)"
-        open_note = " (open-ended: to horizon)" if row["open_ended"] else ""
-        table.add_row(
-            _t(f"{row['regimen']} ({row['guideline']})"),
-            _t(row["first_8_weeks"]["injections"]),
-            _t(f"{row['first_8_weeks']['mg']:g}"),
-            _t(f"{row['first_year']['injections']}{open_note}"),
-            _t(f"{row['first_year']['mg']:g}"),
-            _t(row["loading_ends"] or "—"),
-            _t(row["maintenance_starts"] or "— (after a clinician ends loading)"),
-            _t(estimate),
-        )
+            if kept["doses_without_figure"]:
+                value += f" (+{kept['doses_without_figure']} doses without a figure)"
+            cells.append(_t(value))
+        return cells
+
+    open_mark = [" (open-ended)" if r["open_ended"] else "" for r in rows]
+    table.add_row("product", *(_t(r["product"]) for r in rows))
+    table.add_row("injections, first 8 weeks", *(_t(r["first_8_weeks"]["injections"]) for r in rows))
+    table.add_row("mg, first 8 weeks", *(_t(f"{r['first_8_weeks']['mg']:g}") for r in rows))
+    table.add_row(
+        "injections, first year",
+        *(_t(f"{r['first_year']['injections']}{m}") for r, m in zip(rows, open_mark, strict=True)),
+    )
+    table.add_row("doses, first year", *(_t(r["first_year"]["doses"]) for r in rows))
+    table.add_row(
+        "mg, first year", *(_t(f"{r['first_year']['mg']:g}{m}") for r, m in zip(rows, open_mark, strict=True))
+    )
+    table.add_row("loading ends", *(_t(r["loading_ends"] or "— (clinician decides)") for r in rows))
+    table.add_row("maintenance starts", *(_t(r["maintenance_starts"] or "—") for r in rows))
+    table.add_row("est. retained mg, 8 weeks", *retained("first_8_weeks"))
+    table.add_row("est. retained mg, first year", *retained("first_year"))
+    table.add_row("sources", *(_t(" ".join(r["sources"])) for r in rows))
     out.print(table)
+    if any(open_mark):
+        out.print(_t("Open-ended: loading continues until a clinician ends it; counts assume it runs all year.", "dim"))
     est = data["retention_estimate"]
     out.print(
         _t(
-            f"Estimated retained = dose × (1 − 72-h urinary loss); {est['caveat']} "
+            f"Estimated retained = dose × (1 − 72-h urinary loss). {est['caveat']} "
             f"Sources: {' '.join(est['sources'])}.",
             "dim",
         )
@@ -657,7 +665,8 @@ def guidelines_show(
     if entry.b12_own:
         out.print(_t("This ID is b12's own: REFERENCE.md §11 names no rule for it.", "dim"))
     for s in cited:
-        out.print(_t(f"  {s.id} [{s.confidence or '?'}] {s.title} {s.url}"))
+        confidence = {"P": "primary", "S": "secondary", "W": "weak"}.get(s.confidence or "", "")
+        out.print(_t(f"  {s.id}{f' ({confidence})' if confidence else ''} {s.title} {s.url}"))
     if not cited:
         out.print(_t("  No source: the message says what is missing; the clinician decides.", "yellow"))
 
