@@ -14,15 +14,27 @@ from datetime import date
 from b12.domain.case import Case
 from b12.domain.errors import CaseError
 from b12.domain.guidelines import GUIDELINE_IDS, Guideline, Rule, find_regimen, load_common, load_guideline
-from b12.domain.labs import Interpretation, ThresholdSet, interpret, load_threshold_set, threshold_sets
+from b12.domain.labs import (
+    Interpretation,
+    ThresholdSet,
+    interpret,
+    load_threshold_file,
+    load_threshold_set,
+    threshold_sets,
+)
 from b12.domain.plan import Comparison, Plan, compare, make_plan
 from b12.domain.regimen import Regimen
 
 
 def thresholds_for(case: Case) -> ThresholdSet:
-    """The case's chosen threshold set, or its guideline's default."""
+    """The case's chosen threshold set, or its guideline's default.
+
+    A name ending in ``.toml`` is a local lab's own file (docs/threshold-sets.md), checked like the packaged ones.
+    """
     guideline = load_guideline(case.guideline)
     name = case.thresholds or guideline.default_thresholds
+    if name.endswith(".toml"):
+        return load_threshold_file(name)
     if name not in threshold_sets():
         raise CaseError(
             "thresholds",

@@ -45,6 +45,9 @@ class FollowUp:
     rule: str
     sources: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(dict.fromkeys(self.sources)))
+
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
