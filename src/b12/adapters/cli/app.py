@@ -34,11 +34,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 guidelines_app = typer.Typer(help="List the rules b12 applies, with their sources; 'show ID' for one rule.")
 app.add_typer(guidelines_app, name="guidelines")
 
-out = Console(highlight=False, soft_wrap=False)
+
+def _console() -> Console:
+    """Made at print time: a module-level Console fixes its colour choice at import, from another sys.stdout."""
+    return Console(highlight=False, soft_wrap=False)
+
+
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 STATUS_STYLE = {
     "confirmed": "bold red",
@@ -148,21 +154,43 @@ def _read_input(path: Path) -> dict[str, Any]:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except OSError as error:
         raise CaseError("--input", f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise CaseError("--input", f"cannot read {path}: a case is UTF-8 text") from None
     data = json_from_text(text)
     if not isinstance(data, dict):
         raise CaseError("--input", "a case is a JSON object")
     return data
 
 
+def _object(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """A copy of the object at ``key`` to merge flags into; None when it is not an object (validation names it)."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    return dict(value) if isinstance(value, dict) else None
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any] | None:
+    value = data.get(key)
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else None
+
+
 def build_case(input: Path | None, **flags: Any) -> Case:
-    """Merge a case file (if any) with the flags given, then validate through the JSON case path."""
+    """Merge a case file (if any) with the flags given, then validate through the JSON case path.
+
+    A value of the wrong type in the file (``"patient": "female"``) is left as it is, so that the case
+    validation reports it by its path rather than the merge failing.
+    """
     data: dict[str, Any] = _read_input(input) if input else {}
-    patient = dict(data.get("patient") or {})
-    for key in ("sex", "age", "pregnant", "breastfeeding", "ethnicity"):
-        if flags.get(key) is not None:
-            patient[key] = flags[key]
-    if patient:
-        data["patient"] = patient
+    patient = _object(data, "patient")
+    if patient is not None:
+        for key in ("sex", "age", "pregnant", "breastfeeding", "ethnicity"):
+            if flags.get(key) is not None:
+                patient[key] = flags[key]
+        if patient:
+            data["patient"] = patient
     for key in ("guideline", "thresholds", "strength", "syringe", "horizon"):
         if flags.get(key) is not None:
             data[key] = flags[key]
@@ -172,30 +200,32 @@ def build_case(input: Path | None, **flags: Any) -> Case:
         data["start"] = _today().isoformat()
     data.setdefault("guideline", "uk")
     data.setdefault("start", _today().isoformat())
-    if flags.get("labs"):
-        data["labs"] = [*data.get("labs", []), *(_parse_lab(i, t) for i, t in enumerate(flags["labs"]))]
+    if flags.get("labs") and (labs := _list(data, "labs")) is not None:
+        data["labs"] = [*labs, *(_parse_lab(i, t) for i, t in enumerate(flags["labs"]))]
     for key in ("symptoms", "causes", "conditions"):
-        if flags.get(key):
-            data[key] = [*data.get(key, []), *flags[key]]
-    preferences = dict(data.get("preferences") or {})
-    for flag, key in (
-        ("route", "route"),
-        ("maintenance_interval", "maintenance_interval_months"),
-        ("treat", "treat"),
-    ):
-        if flags.get(flag) is not None:
-            preferences[key] = flags[flag]
-    if flags.get("overrides"):
-        preferences["overrides"] = [*preferences.get("overrides", []), *flags["overrides"]]
-    if preferences:
-        data["preferences"] = preferences
-    treatment = dict(data.get("treatment") or {})
-    if flags.get("last_injection") is not None:
-        treatment["last_injection"] = flags["last_injection"]
-    if flags.get("long_term_replacement") is not None:
-        treatment["long_term_replacement"] = flags["long_term_replacement"]
-    if treatment:
-        data["treatment"] = treatment
+        if flags.get(key) and (values := _list(data, key)) is not None:
+            data[key] = [*values, *flags[key]]
+    preferences = _object(data, "preferences")
+    if preferences is not None:
+        for flag, key in (
+            ("route", "route"),
+            ("maintenance_interval", "maintenance_interval_months"),
+            ("treat", "treat"),
+        ):
+            if flags.get(flag) is not None:
+                preferences[key] = flags[flag]
+        if flags.get("overrides") and (overrides := _list(preferences, "overrides")) is not None:
+            preferences["overrides"] = [*overrides, *flags["overrides"]]
+        if preferences:
+            data["preferences"] = preferences
+    treatment = _object(data, "treatment")
+    if treatment is not None:
+        if flags.get("last_injection") is not None:
+            treatment["last_injection"] = flags["last_injection"]
+        if flags.get("long_term_replacement") is not None:
+            treatment["long_term_replacement"] = flags["long_term_replacement"]
+        if treatment:
+            data["treatment"] = treatment
     return case_from_json(data)
 
 
@@ -212,6 +242,7 @@ def _print_json(data: object) -> None:
 
 
 def _print_interpretation(data: dict[str, Any]) -> None:
+    out = _console()
     status = data["status"]
     ts = data["threshold_set"]
     out.print(
@@ -243,6 +274,7 @@ def _print_interpretation(data: dict[str, Any]) -> None:
 def _print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
     if not alerts:
         return
+    out = _console()
     out.print(_t("Alerts", "bold underline"))
     for a in alerts:
         out.print(
@@ -255,6 +287,7 @@ def _print_alerts(alerts: Sequence[dict[str, Any]]) -> None:
 
 
 def print_plan(plan: Plan, *, all_doses: bool) -> None:
+    out = _console()
     data = plan_to_dict(plan)
     guideline = data["guideline"]
     out.rule(_t(f"b12 plan — {guideline['title']} (version {guideline['version']})"))
@@ -352,6 +385,7 @@ def print_plan(plan: Plan, *, all_doses: bool) -> None:
 
 
 def print_comparison(comparison: Comparison) -> None:
+    out = _console()
     data = comparison_to_dict(comparison)
     rows = data["regimens"]
     table = Table(
@@ -425,6 +459,8 @@ def convert(
     """Convert a dose or a lab value between units (µg/mcg/mg, pg/mL = ng/L <-> pmol/L, g/dL <-> g/L, …)."""
     from b12.domain.units import convert as convert_units
 
+    out = _console()
+
     key = _analyte(analyte)
     out.print(_t(render.conversion(value, from_unit, convert_units(value, from_unit, to_unit, analyte=key), key)))
 
@@ -440,6 +476,8 @@ def dose(
 ) -> None:
     """How much to draw up: the volume in mL and the units on an insulin syringe for a dose."""
     from b12.domain import units
+
+    out = _console()
 
     chosen = None if syringe.lower() in ("none", "") else syringe
     for line in render.dose(units.dose_volume(units.quantity(value, unit), strength, chosen)):
@@ -585,6 +623,13 @@ def compare(
         guideline = case.guideline
         if not ids:
             ids = plan_regimens(plan_case(case))
+            if len(ids) < 2:
+                planned = f"only {ids[0]}" if ids else "no regimen"
+                raise CaseError(
+                    "--input",
+                    f"the plan for this case has {planned} and no alternative to compare; "
+                    "name two or more regimen IDs, e.g. b12 compare UK-IM-NN US-FDA-CN",
+                )
     try:
         when = date.fromisoformat(start_date) if start_date else _today()
     except ValueError:
@@ -602,6 +647,8 @@ def guidelines_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from b12.services import rule_catalogue
+
+    out = _console()
 
     entries = rule_catalogue()
     if as_json:
@@ -640,6 +687,8 @@ def guidelines_show(
     from b12.domain.guidelines import sources
     from b12.services import rule_catalogue
 
+    out = _console()
+
     entries = {e.id.upper(): e for e in rule_catalogue()}
     entry = entries.get(rule_id.upper())
     if entry is None:
@@ -666,19 +715,21 @@ def guidelines_show(
         out.print(_t("This ID is b12's own: REFERENCE.md §11 names no rule for it.", "dim"))
     for s in cited:
         confidence = {"P": "primary", "S": "secondary", "W": "weak"}.get(s.confidence or "", "")
-        out.print(_t(f"  {s.id}{f' ({confidence})' if confidence else ''} {s.title} {s.url}"))
+        # soft_wrap: never break an address across lines, whatever the width
+        out.print(_t(f"  {s.id}{f' ({confidence})' if confidence else ''} {s.title} {s.url}"), soft_wrap=True)
     if not cited:
         out.print(_t("  No source: the message says what is missing; the clinician decides.", "yellow"))
 
 
 def run_app(args: Sequence[str]) -> int:
-    """Run the Typer app; b12's own errors become one line on stderr and exit code 2."""
+    """Run the Typer app; usage errors and b12's own errors become one line on stderr and exit code 2."""
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
     def err(message: str) -> None:
         sys.stderr.write(" ".join(message.split()) + "\n")
 
     try:
-        app(list(args), standalone_mode=False)
+        code = app(list(args), prog_name="b12", standalone_mode=False)
     except B12Error as error:
         err(f"b12: {error}")
         return EXIT_USAGE
@@ -687,12 +738,18 @@ def run_app(args: Sequence[str]) -> int:
     except typer.Abort:
         err("b12: aborted")
         return EXIT_USAGE
-    except Exception as error:  # click usage errors and anything unforeseen: one line, never a traceback
-        from typer._click.exceptions import ClickException
-
-        if isinstance(error, ClickException):
-            error.show()
-            return error.exit_code
+    except NoArgsIsHelpError as error:  # a bare `b12`: Typer has printed the help (Rich) or it is the message
+        if error.format_message().strip():
+            sys.stdout.write(error.format_message() + "\n")
+        return error.exit_code
+    except UsageError as error:  # click would print usage, a hint and the error: one line instead, as quick.py
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+        err(f"b12: {error.format_message()}{hint}")
+        return error.exit_code
+    except ClickException as error:
+        err(f"b12: {error.format_message()}")
+        return error.exit_code
+    except Exception as error:  # anything unforeseen: one line, never a traceback
         err(f"b12: internal error ({type(error).__name__}: {error}); please report it")
         return EXIT_INTERNAL
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK  # click returns the code of an exit (--help: 0)

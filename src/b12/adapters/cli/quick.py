@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from b12.adapters.cli import EXIT_OK, EXIT_USAGE
 from b12.domain.errors import B12Error
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"b12: {message} (see 'b12 {self.prog.split()[-1]} --help')", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+    def error(self, message: str) -> NoReturn:
+        # Raised, not SystemExit: ``main`` returns the exit code, and ``run`` prints the one line.
+        raise B12Error(f"{message} (see 'b12 {self.prog.split()[-1]} --help')")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,8 +44,8 @@ def run(args: Sequence[str]) -> int:
     from b12.adapters.cli import render
     from b12.domain import units
 
-    options = _parser().parse_args(list(args))
     try:
+        options = _parser().parse_args(list(args))
         if options.command == "convert":
             value = _number(options.value)
             result = units.convert(value, options.from_unit, options.to_unit, analyte=_analyte(options.analyte))
