@@ -26,6 +26,7 @@ from b12.adapters.plan_json import comparison_to_dict, interpretation_to_dict, p
 from b12.domain.case import Case
 from b12.domain.errors import B12Error, CaseError
 from b12.domain.plan import DISCLAIMER, Comparison, Plan
+from b12.domain.units import format_number
 
 app = typer.Typer(
     name="b12",
@@ -256,11 +257,11 @@ def _print_interpretation(data: dict[str, Any]) -> None:
     if data["normalised"]:
         table = Table("test", "reported", "normalised", "other unit", "band", title="Results", title_justify="left")
         for r in data["normalised"]:
-            other = f"{r['other_value']:g} {r['other_unit']}" if r["other_value"] is not None else ""
+            other = f"{format_number(r['other_value'])} {r['other_unit']}" if r["other_value"] is not None else ""
             table.add_row(
                 _t(r["test"]),
                 _t(f"{r['original_value']:g} {r['original_unit']}"),
-                _t(f"{r['value']:g} {r['unit']}"),
+                _t(f"{format_number(r['value'])} {r['unit']}"),
                 _t(other),
                 _t(r["band"] or ""),
             )
@@ -369,16 +370,19 @@ def print_plan(plan: Plan, *, all_doses: bool) -> None:
         out.print(totals)
     out.print(_t(data["switch"]["note"], "bold"))
     if data["followups"]:
-        table = Table("date", "kind", "tests", "what to expect", "rule", title="Follow-up", title_justify="left")
+        out.print(_t("Follow-up", "bold underline"))
+        previous = None
         for f in data["followups"]:
-            table.add_row(
-                _t(f["date"]),
-                _t(f["kind"]),
-                _t(", ".join(f["tests"])),
-                _t(f["expect"] or ""),
-                _t(f"{f['rule']} {' '.join(f['sources'])}"),
+            out.print(
+                Text.assemble(
+                    (f"{f['date']}  {f['kind']:<10}", "bold"),
+                    f" {', '.join(f['tests'])}  ",
+                    (f"[{f['rule']} {' '.join(f['sources'])}]", "dim"),
+                )
             )
-        out.print(table)
+            if f["expect"]:
+                out.print(_t("    (as above)" if f["expect"] == previous else f"    {f['expect']}"))
+            previous = f["expect"]
     _print_alerts(data["alerts"])
     out.print(_t(f"Rules applied: {', '.join(data['rules_applied'])}", "dim"))
     out.print(_t(DISCLAIMER, "italic"))
