@@ -372,7 +372,7 @@ def test_interpret_from_flags_confirms_deficiency_for_total_b12_of_150_ng_per_l(
     assert result.err == ""
     assert "Status: confirmed" in result.out
     assert "nice-ng239" in result.out
-    assert "110.67 pmol/L" in result.out
+    assert "110.7 pmol/L" in result.out
     assert "\x1b[" not in result.out
 
 
