@@ -170,6 +170,12 @@ def _choose_uk(case: Case, interpretation: Interpretation, advice: _Advice) -> t
                 "but with neurological involvement the UK regimen is IM (BNF).",
             )
         return "UK-IM-NEURO", Route.IM
+    if preference is Route.NASAL:
+        advice.add(
+            "NOTE-ROUTE",
+            severity=Severity.WARNING,
+            extra="No UK nasal regimen is in the sources read: planned IM.",
+        )
     if Cause.NITROUS_OXIDE in case.causes:
         advice.add("UK-N2O")
         if preference is Route.ORAL:
@@ -183,20 +189,17 @@ def _choose_uk(case: Case, interpretation: Interpretation, advice: _Advice) -> t
             )
             return None, Route.ORAL
         return "UK-IM-NN", Route.IM
-    if preference is Route.NASAL:
-        advice.add(
-            "NOTE-ROUTE",
-            severity=Severity.WARNING,
-            extra="No UK nasal regimen is in the sources read: planned IM.",
-        )
     malabsorption = bool(case.causes & MALABSORPTION_CAUSES)
     diet_only = case.causes == {Cause.DIET}
     if preference is Route.ORAL:
         if Cause.AUTOIMMUNE_GASTRITIS in case.causes:
             advice.add("UK-ORAL-PA")
-        # UK-ORAL-DIET: diet-related deficiency, 50–150 micrograms a day [S14][S15]; otherwise
+        # UK-ORAL-DIET: diet-related deficiency, 50–150 micrograms a day + dietary advice [S14][S15]; otherwise
         # UK-ORAL-MAL: "malabsorption: at least 1 mg a day" [S4].
-        return ("UK-ORAL-DIET" if diet_only else "UK-ORAL-MAL"), Route.ORAL
+        if diet_only:
+            advice.add("UK-ORAL-DIET")
+            return "UK-ORAL-DIET", Route.ORAL
+        return "UK-ORAL-MAL", Route.ORAL
     if preference is Route.IM or not case.causes:
         return "UK-IM-NN", Route.IM
     if diet_only:
@@ -258,6 +261,14 @@ def _with_maintenance_interval(phases: tuple[Phase, ...], months: int | None, ad
     """Apply a clinician's chosen maintenance interval; outside the label range it is flagged, not refused."""
     if months is None:
         return phases
+    if not any(p.kind is PhaseKind.MAINTENANCE and p.frequency.unit is IntervalUnit.MONTH for p in phases):
+        advice.add(
+            phases[-1].rule,
+            severity=Severity.WARNING,
+            extra=f"A maintenance interval of {months} months was asked for, but this plan has no monthly "
+            "maintenance phase: it was not applied.",
+        )
+        return phases
     adjusted: list[Phase] = []
     for phase in phases:
         frequency = phase.frequency
@@ -312,6 +323,9 @@ def recommend(case: Case, interpretation: Interpretation, guideline: Guideline, 
         regimen_id, route = ("UK-TA-LEBER" if guideline.id == "uk" else "US-FDA-OH"), Route.IM
         if guideline.id != "uk":
             advice.add("US-SUPPLY-OH")
+            if case.neurological:
+                # Hydroxocobalamin label: "considerably higher doses may be indicated" with neurologic disease [S42].
+                advice.add("US-FDA-OH-NEURO")
     elif guideline.id == "uk":
         regimen_id, route = _choose_uk(case, interpretation, advice)
     elif guideline.id == "us-label":
@@ -373,7 +387,10 @@ def _safety(case: Case, interpretation: Interpretation, recommendation: Recommen
         advice.add("SAFE-FOLATE")
     if injected and (Product.CYANOCOBALAMIN in products or case.guideline != "uk"):
         advice.add("SAFE-IV")
-    if case.patient.pregnant and recommendation.treat and injected:
+    hydroxocobalamin_injected = any(p.injected and p.product is Product.HYDROXOCOBALAMIN for p in recommendation.phases)
+    if case.patient.pregnant and recommendation.treat and hydroxocobalamin_injected:
+        # SAFE-PREG-OH: the UK hydroxocobalamin SmPC's "not for megaloblastic anaemia of pregnancy unless
+        # B12 deficiency demonstrated" [S26]; it is that product's warning, so it fires for that product.
         demonstrated = interpretation.status is Status.CONFIRMED or _finding(interpretation, "raised_mma")
         advice.add(
             "SAFE-PREG-OH",
@@ -551,8 +568,9 @@ def _followups(
 
     if regimen is not None and regimen.id == "UK-ORAL-MAL" and Cause.AUTOIMMUNE_GASTRITIS in case.causes:
         # Medscape UK (oral, PA): "monitor blood at least every 3 months for first 18 months, then annually" [S31].
-        for k in range(1, 7):
-            when = start + relativedelta(months=3 * k)
+        checks = [3 * k for k in range(1, 7)] + list(range(30, case.horizon_months + 1, 12))
+        for month in checks:
+            when = start + relativedelta(months=month)
             if when <= horizon_end:
                 items.append(
                     FollowUp(

@@ -5,6 +5,9 @@
 :class:`~b12.domain.errors.GuidelineDataError` naming the file and each rule at fault; nothing half-loaded
 is ever used. Every rule must cite sources listed in ``sources.toml`` (REFERENCE.md §12), except the
 few b12 rules marked ``b12 = true`` whose messages say their basis is missing.
+
+``load_guideline_file(path)`` checks a file outside the package the same way (its ``id`` must match the
+file name), and ``parse_guideline(data, file)`` checks TOML data already read; neither is cached.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from b12.domain.alerts import Severity
@@ -89,12 +93,22 @@ class Common:
     progress: Mapping[str, Mapping[str, Any]]
 
 
-def _read(name: str) -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+def _toml(text: str, file: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise GuidelineDataError(name, [f"not valid TOML: {error}"]) from None
+        raise GuidelineDataError(file, [f"not valid TOML: {error}"]) from None
+
+
+def _read(name: str) -> dict[str, Any]:
+    return _toml(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"), name)
+
+
+def _problem(where: str, error: Exception) -> str:
+    """A loader problem in words: a missing key is named, other errors keep their own message."""
+    if isinstance(error, KeyError):
+        return f"{where}: {error.args[0]!r} is missing"
+    return f"{where}: {error}"
 
 
 @cache
@@ -130,85 +144,132 @@ class _Checker:
             raise GuidelineDataError(self.file, self.problems)
 
 
-def _rules(table: Mapping[str, Any], check: _Checker) -> dict[str, Rule]:
+def _rules(table: object, check: _Checker) -> dict[str, Rule]:
     rules: dict[str, Rule] = {}
+    if not isinstance(table, Mapping):
+        check.problems.append("rules: must be a table of rules")
+        return rules
     for rule_id, entry in table.items():
         where = f"rule {rule_id}"
+        if not isinstance(entry, Mapping):
+            check.problems.append(f"{where}: must be a table")
+            continue
         try:
-            severity = Severity(entry["severity"])
             own = bool(entry.get("b12", False))
             rules[rule_id] = Rule(
                 id=rule_id,
                 title=str(entry["title"]),
-                severity=severity,
+                severity=Severity(entry["severity"]),
                 message=str(entry["message"]),
                 sources=check.sources(where, entry.get("sources"), allow_empty=own),
                 b12_own=own,
             )
         except (KeyError, ValueError) as error:
-            check.problems.append(f"{where}: {error!r}")
+            check.problems.append(_problem(where, error))
     return rules
 
 
 def _span(value: object) -> Span | None:
     if value is None:
         return None
-    if isinstance(value, list) and len(value) == 2:
+    if isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value):
         return Span(float(value[0]), float(value[1]))
     raise ValueError(f"a range is written [low, high], not {value!r}")
 
 
-def _phase(entry: Mapping[str, Any]) -> Phase:
-    times = entry.get("times_per_week")
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(entry: Mapping[str, Any], key: str, *, required: bool = False) -> int | None:
+    """A whole number from the file: ``6``, never ``6.5``, ``"6"`` or ``true`` (no silent truncation)."""
+    value = entry.get(key) if not required else entry[key]
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{key} must be a whole number, not {value!r}")
+    return value
+
+
+def _phase(entry: object) -> Phase:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"a phase is a table, not {entry!r}")
+    times = _whole(entry, "times_per_week")
     if times is not None:
-        frequency = Frequency(every=1, unit=IntervalUnit.WEEK, times_per_week=int(times))
+        frequency = Frequency(every=1, unit=IntervalUnit.WEEK, times_per_week=times)
     else:
         frequency = Frequency(
-            every=int(entry["every"]),
+            every=_whole(entry, "every", required=True) or 0,
             unit=IntervalUnit(entry["unit"]),
             every_range=_span(entry.get("every_range")),
         )
+    dose = entry["dose_mg"]
+    if not _is_number(dose):
+        raise ValueError(f"dose_mg must be a number, not {dose!r}")
+    sources = entry["sources"]
+    if not isinstance(sources, list):
+        raise ValueError(f"sources must be a list of source IDs, not {sources!r}")
     return Phase(
         name=str(entry["name"]),
         kind=PhaseKind(entry["kind"]),
         product=Product(entry["product"]),
         route=Route(entry["route"]),
-        dose_mg=float(entry["dose_mg"]),
-        dose_range_mg=_span(entry["dose_range_mg"]) or Span(float(entry["dose_mg"]), float(entry["dose_mg"])),
+        dose_mg=float(dose),
+        dose_range_mg=_span(entry["dose_range_mg"]) or Span(float(dose), float(dose)),
         frequency=frequency,
         ending=Ending(entry["ending"]),
         rule=str(entry["rule"]),
-        sources=tuple(entry["sources"]),
+        sources=tuple(str(s) for s in sources),
         text=str(entry["text"]),
-        doses=entry.get("doses"),
+        doses=_whole(entry, "doses"),
         doses_range=_span(entry.get("doses_range")),
-        duration_days=entry.get("duration_days"),
+        duration_days=_whole(entry, "duration_days"),
         until=entry.get("until"),
         gate=entry.get("gate"),
     )
 
 
-def _regimens(table: Mapping[str, Any], check: _Checker, known_rules: set[str]) -> dict[str, Regimen]:
+def _regimens(table: object, check: _Checker, known_rules: set[str]) -> dict[str, Regimen]:
     regimens: dict[str, Regimen] = {}
+    if not isinstance(table, Mapping):
+        check.problems.append("regimens: must be a table of regimens")
+        return regimens
     for regimen_id, entry in table.items():
         where = f"regimen {regimen_id}"
+        if not isinstance(entry, Mapping):
+            check.problems.append(f"{where}: must be a table")
+            continue
         try:
-            phases = tuple(_phase(p) for p in entry["phases"])
-            for index, phase in enumerate(phases):
+            raw_phases = entry["phases"]
+            if not isinstance(raw_phases, list) or not raw_phases:
+                raise ValueError("a regimen needs a list of at least one phase")
+            phases: list[Phase] = []
+            for index, raw in enumerate(raw_phases):
+                try:
+                    phase = _phase(raw)
+                except (KeyError, ValueError) as error:
+                    check.problems.append(_problem(f"{where} phase {index + 1}", error))
+                    continue
                 check.sources(f"{where} phase {index + 1}", list(phase.sources))
                 if phase.rule not in known_rules:
                     check.problems.append(f"{where} phase {index + 1}: rule {phase.rule} is not a known rule ID")
+                phases.append(phase)
+            notes = entry.get("notes", [])
+            if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
+                raise ValueError(f"notes must be a list of texts, not {notes!r}")
+            if len(phases) < len(raw_phases):
+                continue
             regimens[regimen_id] = Regimen(
                 id=regimen_id,
                 title=str(entry["title"]),
                 product=phases[0].product,
                 route=phases[0].route,
-                phases=phases,
+                phases=tuple(phases),
                 sources=check.sources(where, entry.get("sources")),
-                notes=tuple(entry.get("notes", ())),
+                notes=tuple(notes),
             )
-        except (KeyError, ValueError, TypeError) as error:
-            check.problems.append(f"{where}: {error!r}")
+        except (KeyError, ValueError) as error:
+            check.problems.append(_problem(where, error))
     return regimens
 
 
@@ -253,25 +314,58 @@ B12_REGIMEN_RULES: frozenset[str] = frozenset({"UK-CN-NN", "UK-CN-NEURO"})
 
 @cache
 def load_common() -> Common:
-    data = _read("common.toml")
-    check = _Checker("common.toml")
+    """The rules, retention figures and progress texts shared by every guideline (``common.toml``)."""
+    return parse_common(_read("common.toml"), "common.toml")
+
+
+# Progress checkpoints the planner reads: those with a day are dated follow-ups, the others are texts.
+_PROGRESS: Mapping[str, bool] = {
+    "reticulocytes": True,
+    "hemoglobin": True,
+    "counts": True,
+    "no_response": False,
+    "neuro": False,
+}
+
+
+def parse_common(data: Mapping[str, Any], file: str) -> Common:
+    """Check the shared data read from ``file`` and freeze it; every problem is reported, naming the file."""
+    check = _Checker(file)
+    if not isinstance(data.get("version"), str):
+        check.problems.append("version is missing")
     rules = _rules(data.get("rules", {}), check)
     retention = data.get("retention", {})
+    if not isinstance(retention, Mapping):
+        check.problems.append("retention: must be a table")
+        retention = {}
     figures: list[RetentionFigure] = []
     for index, figure in enumerate(retention.get("figures", [])):
+        where = f"retention figure {index + 1}"
         try:
             item = RetentionFigure(
-                Product(figure["product"]), float(figure["dose_mg"]), float(figure["loss"]), figure["source"]
+                Product(figure["product"]), float(figure["dose_mg"]), float(figure["loss"]), str(figure["source"])
             )
-        except (KeyError, ValueError) as error:
-            check.problems.append(f"retention figure {index + 1}: {error!r}")
+        except (KeyError, ValueError, TypeError) as error:
+            check.problems.append(_problem(where, error))
             continue
         if not 0 <= item.loss < 1:
-            check.problems.append(f"retention figure {index + 1}: loss must be a fraction")
-        check.sources(f"retention figure {index + 1}", [item.source])
+            check.problems.append(f"{where}: loss must be a fraction")
+        check.sources(where, [item.source])
         figures.append(item)
+    if figures:
+        check.sources("retention", retention.get("sources"))
     progress = data.get("progress", {})
-    for key, entry in progress.items():
+    if not isinstance(progress, Mapping):
+        check.problems.append("progress: must be a table")
+        progress = {}
+    for key, dated in _PROGRESS.items():
+        entry = progress.get(key)
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("text"), str):
+            check.problems.append(f"progress {key}: a table with a text is missing")
+            continue
+        day = entry.get("day")
+        if dated and (not isinstance(day, int) or isinstance(day, bool) or day < 1):
+            check.problems.append(f"progress {key}: day must be a whole number of days after the start")
         check.sources(f"progress {key}", entry.get("sources"))
     check.done()
     return Common(
@@ -290,7 +384,72 @@ def load_guideline(guideline_id: str) -> Guideline:
     if guideline_id not in GUIDELINE_IDS:
         raise UnknownGuidelineError("guideline", guideline_id, GUIDELINE_IDS)
     file = f"{guideline_id}.toml"
-    data = _read(file)
+    return parse_guideline(_read(file), file, guideline_id)
+
+
+def load_guideline_file(path: str | Path) -> Guideline:
+    """Load and check a guideline file outside the package (not cached); its ``id`` must match its name."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise GuidelineDataError(str(path), [f"cannot be read: {error}"]) from error
+    return parse_guideline(_toml(text, str(path)), str(path), path.stem)
+
+
+# Follow-up tables the planner reads, and the keys each must have: "int" keys are whole numbers of
+# months (at least 1), "text" keys are words shown to the clinician, "sources" keys list source IDs.
+_SETTINGS: Mapping[str, Mapping[str, str]] = {
+    "followup": {
+        "rule": "rule",
+        "review_months": "int",
+        "review_months_pregnant_or_breastfeeding": "int",
+        "expect": "text",
+        "expect_sources": "sources",
+        "sources": "sources",
+    },
+    "monitoring": {"baseline": "text", "potassium": "text", "hct_retic": "text", "sources": "sources"},
+    "nasal_monitoring": {
+        "rule": "rule",
+        "first_months": "int",
+        "every_months": "int",
+        "text": "text",
+        "sources": "sources",
+    },
+}
+
+
+def _settings(data: Mapping[str, Any], check: _Checker, rules: Mapping[str, Rule]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for key, fields in _SETTINGS.items():
+        if key not in data:
+            continue
+        table = data[key]
+        if not isinstance(table, Mapping):
+            check.problems.append(f"{key}: must be a table")
+            continue
+        for name, kind in fields.items():
+            value = table.get(name)
+            where = f"{key}.{name}"
+            if kind == "sources":
+                check.sources(where, value)
+            elif kind == "int" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                check.problems.append(f"{where}: must be a whole number of months, at least 1")
+            elif kind == "text" and not isinstance(value, str):
+                check.problems.append(f"{where}: must be a text")
+            elif kind == "rule" and value not in rules:
+                check.problems.append(f"{where}: rule {value} is not a known rule ID")
+        settings[key] = table
+    return settings
+
+
+def parse_guideline(data: Mapping[str, Any], file: str, guideline_id: str | None = None) -> Guideline:
+    """Check guideline data read from ``file`` and freeze it; every problem is reported, naming the file.
+
+    ``guideline_id`` is the ID the data must declare (by default the file name without its extension).
+    Rules shared by every guideline come from the packaged ``common.toml``.
+    """
+    expected = guideline_id if guideline_id is not None else Path(file).stem
     check = _Checker(file)
     common = load_common()
     own_rules = _rules(data.get("rules", {}), check)
@@ -312,24 +471,25 @@ def load_guideline(guideline_id: str) -> Guideline:
                 ),
             )
     strengths: dict[Product, str] = {}
-    for product, entry in data.get("products", {}).items():
+    products = data.get("products", {})
+    if not isinstance(products, Mapping):
+        check.problems.append("products: must be a table of products")
+        products = {}
+    for product, entry in products.items():
         try:
             strengths[Product(product)] = str(entry["strength"])
-        except (KeyError, ValueError) as error:
-            check.problems.append(f"product {product}: {error!r}")
-    if data.get("id") != guideline_id:
-        check.problems.append(f"id {data.get('id')!r} does not match the file name")
+        except (KeyError, ValueError, TypeError) as error:
+            check.problems.append(_problem(f"product {product}", error))
+    if data.get("id") != expected:
+        check.problems.append(f"id {data.get('id')!r} does not match the file name (expected {expected!r})")
     for key in ("version", "title", "default_thresholds"):
         if not isinstance(data.get(key), str):
             check.problems.append(f"{key} is missing")
     check.sources("guideline", data.get("sources"))
-    for key in ("followup", "monitoring", "nasal_monitoring"):
-        if key in data:
-            check.sources(key, data[key].get("sources"))
+    settings = _settings(data, check, rules)
     check.done()
-    settings = {k: v for k, v in data.items() if k in ("followup", "monitoring", "nasal_monitoring")}
     return Guideline(
-        id=guideline_id,
+        id=expected,
         version=str(data["version"]),
         title=str(data["title"]),
         default_thresholds=str(data["default_thresholds"]),
