@@ -576,3 +576,51 @@ def test_compare_marks_a_regimen_with_a_phase_ending_on_judgement_as_open_ended(
 def test_compare_needs_two_regimens() -> None:
     with pytest.raises(ValueError, match="at least two"):
         compare_regimens(START, ["UK-IM-NN"])
+
+
+# --- strong clinical features, route notes and label ranges ------------------------------------------
+
+
+def test_neurological_symptoms_without_a_b12_result_ask_for_a_test_and_urgent_advice_not_a_schedule() -> None:
+    plan = plan_case(make_case(symptoms=(Symptom.PARAESTHESIA,), labs=()))
+    assert plan.recommendation.treat is False
+    assert plan.recommendation.urgent_specialist_advice is True
+    assert alerts_for(plan, "NEURO-URGENT")
+    assert plan.schedule is None
+
+
+def test_suspected_nitrous_oxide_with_neurological_symptoms_is_treated_before_results() -> None:
+    plan = plan_case(make_case(causes=(Cause.NITROUS_OXIDE,), symptoms=(Symptom.NUMBNESS,), labs=()))
+    assert plan.recommendation.treat is True
+    assert regimen_id(plan) == "UK-IM-NEURO"
+
+
+def test_macrocytic_anaemia_with_an_indeterminate_b12_is_not_left_untreated() -> None:
+    labs = (
+        LabResult(Analyte.B12_TOTAL, 250, "ng/L"),
+        LabResult(Analyte.HEMOGLOBIN, 95, "g/L"),
+        LabResult(Analyte.MCV, 112, "fL"),
+    )
+    plan = plan_case(make_case(labs=labs))
+    assert plan.interpretation.status.value == "indeterminate"
+    assert plan.recommendation.treat is True
+    assert "DX-DISCORD" in plan.recommendation.reason
+
+
+def test_an_oral_preference_on_the_us_label_without_pernicious_anaemia_says_the_label_is_injected() -> None:
+    plan = plan_case(make_case("us-label", causes=(Cause.PPI,), route=Route.ORAL))
+    assert alerts_for(plan, "US-LABEL-INJECTED")
+    assert not alerts_for(plan, "US-FDA-ORAL-PA")
+    assert regimen_id(plan) == "US-FDA-CN"
+
+
+def test_oral_treatment_after_gastrectomy_carries_the_poor_absorption_warning() -> None:
+    plan = plan_case(make_case(causes=(Cause.GASTRECTOMY,), route=Route.ORAL))
+    assert regimen_id(plan) == "UK-ORAL-MAL"
+    assert alerts_for(plan, "UK-ORAL-PA")
+
+
+def test_leber_maintenance_every_month_is_within_the_smpc_range() -> None:
+    plan = plan_case(make_case(conditions=(Condition.LEBER,), interval=1))
+    assert regimen_id(plan) == "UK-TA-LEBER"
+    assert not [a for a in alerts_for(plan, "UK-TA-LEBER") if a.severity is Severity.WARNING]

@@ -118,12 +118,18 @@ def _decide_treatment(case: Case, interpretation: Interpretation, advice: _Advic
     if status is Status.INDETERMINATE and _finding(interpretation, "raised_mma"):
         # DX-MMA: indeterminate B12 with a raised MMA supports functional deficiency (VIGNETTES V03).
         return True, "Indeterminate B12 with a raised MMA supports deficiency (DX-MMA)."
-    if case.neurological:
+    if interpretation.strong_clinical_features:
+        features = "; ".join(interpretation.strong_features)
+        if status is Status.NOT_ASSESSABLE and Cause.NITROUS_OXIDE not in case.causes:
+            return False, (
+                f"Strong clinical features ({features}) but no interpretable B12 result: test now without waiting "
+                "for a routine slot; the clinician may start treatment at once (set preferences.treat)."
+            )
         # DX-DISCORD, BSH 2014: "discordance between test and strong clinical features → do not delay
         # treatment" [S17]; UK-N2O: start before results if toxicity is suspected [S97].
         return True, (
-            "Neurological symptoms with a result that does not confirm deficiency: do not delay treatment "
-            "(DX-DISCORD); the clinician confirms the symptoms are attributed to B12."
+            f"Strong clinical features ({features}) with a result that does not confirm deficiency: do not delay "
+            "treatment (DX-DISCORD); the clinician confirms the features are attributed to B12."
         )
     if status is Status.INDETERMINATE:
         return False, (
@@ -192,7 +198,9 @@ def _choose_uk(case: Case, interpretation: Interpretation, advice: _Advice) -> t
     malabsorption = bool(case.causes & MALABSORPTION_CAUSES)
     diet_only = case.causes == {Cause.DIET}
     if preference is Route.ORAL:
-        if Cause.AUTOIMMUNE_GASTRITIS in case.causes:
+        if case.causes & IRREVERSIBLE_CAUSES:
+            # BSH (quoted by the PA Society): "arguments against oral initiation in severely deficient patients
+            # with poor absorption (esp. PA)" [S18]; gastric and ileal surgery remove the same absorption.
             advice.add("UK-ORAL-PA")
         # UK-ORAL-DIET: diet-related deficiency, 50–150 micrograms a day + dietary advice [S14][S15]; otherwise
         # UK-ORAL-MAL: "malabsorption: at least 1 mg a day" [S4].
@@ -213,8 +221,9 @@ def _choose_uk(case: Case, interpretation: Interpretation, advice: _Advice) -> t
 
 
 def _choose_us_label(case: Case, advice: _Advice) -> tuple[str | None, Route | None]:
-    if case.preferences.route in (Route.ORAL, Route.NASAL) and case.causes & MALABSORPTION_CAUSES:
-        advice.add("US-FDA-ORAL-PA")
+    if case.preferences.route in (Route.ORAL, Route.NASAL):
+        # Label, pernicious anaemia: "the oral form is not dependable" [S37]; the label regimens are injected.
+        advice.add("US-FDA-ORAL-PA" if Cause.AUTOIMMUNE_GASTRITIS in case.causes else "US-LABEL-INJECTED")
     if case.neurological:
         advice.add("US-FDA-OH-NEURO")
     return "US-FDA-CN", Route.IM
@@ -310,7 +319,11 @@ def recommend(case: Case, interpretation: Interpretation, guideline: Guideline, 
             extra="Overridden by the clinician: a schedule is planned." if overridden else "",
         )
     if not treat:
-        return Recommendation(treat=False, reason=reason, blocked_products=tuple(blocked))
+        if case.neurological:
+            advice.add("NEURO-URGENT")
+        return Recommendation(
+            treat=False, reason=reason, blocked_products=tuple(blocked), urgent_specialist_advice=case.neurological
+        )
 
     urgent = case.neurological
     if urgent:
