@@ -71,7 +71,7 @@ B12_RULES: Mapping[str, str] = {
 }
 
 # B12 is banded; the other analytes are normalised to one unit for the comparisons below.
-_CANONICAL_UNIT: Mapping[Analyte, str] = {
+CANONICAL_UNITS: Mapping[Analyte, str] = {
     Analyte.MMA: "nmol/L",
     Analyte.HOMOCYSTEINE: "µmol/L",
     Analyte.HEMOGLOBIN: "g/L",
@@ -111,6 +111,10 @@ STABLER_MMA_NORMAL_BELOW_NMOL_L = 400.0  # "normal <400 nmol/L" [S51]
 STABLER_HCY_NORMAL_BELOW_UMOL_L = 14.0  # "normal <14 µmol/L" [S51]
 FOLATE_DEFICIENT_BELOW_NMOL_L = 7.0  # [S79][S80], weak
 FOLATE_INDETERMINATE_UP_TO_NMOL_L = 10.0  # "7–10 nmol/L indeterminate" [S80], weak
+# Anaemia (LAB-HB): WHO Hb <130 g/L men, <120 g/L women [S73]; StatPearls pregnant <11 g/dL [S74].
+ANAEMIA_HB_BELOW_G_L_MEN = 130.0
+ANAEMIA_HB_BELOW_G_L_WOMEN = 120.0
+ANAEMIA_HB_BELOW_G_L_PREGNANT = 110.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +260,7 @@ def _read(index: int, result: LabResult, case: Case, thresholds: ThresholdSet) -
         converted = scale is not None and scale.dimension != unit.dimension
         days_after_injection = _days_after_injection(result, case)
     else:
-        target = _CANONICAL_UNIT.get(analyte, unit.symbol)
+        target = CANONICAL_UNITS.get(analyte, unit.symbol)
     value = result.value if target == unit.symbol else _convert(result.value, unit.symbol, target, analyte, where)
     if scale is not None and days_after_injection is None:
         band = scale.classify(value)
@@ -431,11 +435,11 @@ def _haemoglobin(case: Case, read: _Read | None, out: _Out) -> bool:
     patient = case.patient
     sources: tuple[str, ...]
     if patient.pregnant:
-        limit, who, sources = 110.0, "pregnancy (StatPearls: <11 g/dL)", ("S74",)
+        limit, who, sources = ANAEMIA_HB_BELOW_G_L_PREGNANT, "pregnancy (StatPearls: <11 g/dL)", ("S74",)
     elif patient.sex is Sex.MALE:
-        limit, who, sources = 130.0, "men (WHO)", ("S73", "S74")
+        limit, who, sources = ANAEMIA_HB_BELOW_G_L_MEN, "men (WHO)", ("S73", "S74")
     else:
-        limit, who, sources = 120.0, "women (WHO)", ("S73", "S74")
+        limit, who, sources = ANAEMIA_HB_BELOW_G_L_WOMEN, "women (WHO)", ("S73", "S74")
     if hb >= limit:
         return False
     out.finding(

@@ -1,0 +1,264 @@
+"""The two engines that run the triage expression: DuckDB (default) and PySpark (optional extra).
+
+An engine reads files into ibis tables, registers small Arrow tables, materialises an intermediate
+result, and streams a result out as Arrow record batches. Everything clinical is in ``rules.py``; this
+module only moves data.
+
+- DuckDB runs embedded and out of core: ``memory_limit`` caps its memory and ``temp_directory`` is
+  where it spills (both set on every connection).
+- Spark runs in a local session (``local[*]``), or on an existing cluster through Spark Connect
+  (``SparkSession.builder.remote(url)``). Results come back as Arrow (``DataFrame.toArrow``), never
+  through pandas. ``pyspark`` is imported only here, and only when the Spark engine is chosen.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import pyarrow as pa
+
+from b12.domain.errors import B12Error
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from pyspark.sql import DataFrame, SparkSession
+
+ENGINES = ("duckdb", "spark")
+_names = itertools.count()
+
+
+class EngineError(B12Error, RuntimeError):
+    """An engine that cannot be started (the Spark extra not installed, a Spark Connect URL unreachable)."""
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{next(_names)}"
+
+
+class Engine(ABC):
+    name: str
+    con: Any
+
+    @abstractmethod
+    def read_csv(self, path: Path) -> ir.Table: ...
+
+    @abstractmethod
+    def read_parquet(self, path: Path) -> ir.Table: ...
+
+    @abstractmethod
+    def register(self, name: str, data: pa.Table) -> ir.Table: ...
+
+    @abstractmethod
+    def from_duckdb_sql(self, sql: str, name: str) -> ir.Table:
+        """A table made by DuckDB SQL (the FHIR reader), moved into this engine if it is not DuckDB."""
+
+    @abstractmethod
+    def stage(self, expr: ir.Table, name: str) -> ir.Table:
+        """Materialise ``expr`` once, so that later steps read it rather than recompute it."""
+
+    @abstractmethod
+    def batches(self, expr: ir.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]: ...
+
+    def to_arrow(self, expr: ir.Table, schema: pa.Schema) -> pa.Table:
+        return pa.Table.from_batches(list(self.batches(expr, schema)), schema=schema)
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([batch.column(field.name).cast(field.type) for field in schema], schema=schema)
+
+
+class DuckDBEngine(Engine):
+    """Embedded DuckDB through ibis; spills to ``temp_directory`` beyond ``memory_limit``."""
+
+    name = "duckdb"
+
+    def __init__(
+        self, *, memory_limit: str | None = None, temp_directory: Path | None = None, threads: int | None = None
+    ) -> None:
+        self._own_temp = temp_directory is None
+        self.temp_directory = Path(tempfile.mkdtemp(prefix="b12-duckdb-")) if temp_directory is None else temp_directory
+        self.temp_directory.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "memory_limit": memory_limit or default_memory_limit(),
+            "temp_directory": str(self.temp_directory),
+            "preserve_insertion_order": False,
+        }
+        if threads is not None:
+            config["threads"] = threads
+        self.con = ibis.duckdb.connect(**config)
+        self._raw = self.con.con
+
+    def _execute(self, sql: str) -> None:
+        self._raw.execute(sql).fetchall()  # duckdb 2.0: always consume a result before the next statement
+
+    def _view(self, sql: str, prefix: str) -> ir.Table:
+        # Views made in SQL rather than con.sql(): ibis 12's con.sql() calls a cursor method that
+        # duckdb 2.0 removed (fetch_arrow_table).
+        name = _name(prefix)
+        self._execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        return self._table(name)
+
+    def _table(self, name: str) -> ir.Table:
+        # The schema is read here rather than by con.table(): ibis 12 reads it through a cursor method
+        # that duckdb 2.0 deprecates. The unbound table compiles to the same SQL.
+        from ibis.backends.sql.datatypes import DuckDBType
+
+        described = self._raw.execute(f"DESCRIBE {name}").fetchall()
+        schema = ibis.schema({row[0]: DuckDBType.from_string(row[1]) for row in described})
+        return ibis.table(schema, name=name)
+
+    def read_csv(self, path: Path) -> ir.Table:
+        return self._view(
+            f"SELECT * FROM read_csv({_quote(path)}, header=true, all_varchar=true, auto_detect=true)", "b12_csv"
+        )
+
+    def read_parquet(self, path: Path) -> ir.Table:
+        return self._view(f"SELECT * FROM read_parquet({_quote(path)})", "b12_parquet")
+
+    def register(self, name: str, data: pa.Table) -> ir.Table:
+        self._raw.register(name, data)
+        return self._table(name)
+
+    def from_duckdb_sql(self, sql: str, name: str) -> ir.Table:
+        return self._view(sql, name)
+
+    def stage(self, expr: ir.Table, name: str) -> ir.Table:
+        self._execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {self.con.compile(expr)}")
+        return self._table(name)
+
+    def batches(self, expr: ir.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        reader = self._raw.sql(self.con.compile(expr)).to_arrow_reader(1_000_000)
+        for batch in reader:
+            yield _cast(batch, schema)
+
+    def close(self) -> None:
+        self.con.disconnect()
+        if self._own_temp:
+            shutil.rmtree(self.temp_directory, ignore_errors=True)
+
+
+def default_memory_limit() -> str:
+    """Half of the machine's memory (DuckDB's own default is 80%; the other half is for everyone else)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return "4GB"
+    return f"{max(1, total // 2 // 2**20)}MB"
+
+
+def _quote(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class SparkEngine(Engine):
+    """PySpark through ibis: a local session, a Spark Connect server, or a session passed in (tests)."""
+
+    name = "spark"
+
+    def __init__(self, *, session: SparkSession | None = None, remote: str | None = None) -> None:
+        self._own_session = session is None
+        self.session = session if session is not None else spark_session(remote)
+        self.con = ibis.pyspark.connect(self.session)
+        self._views: list[str] = []
+        self._cached: list[DataFrame] = []
+
+    def _view(self, frame: DataFrame, name: str) -> ir.Table:
+        view = _name(name)
+        frame.createOrReplaceTempView(view)
+        self._views.append(view)
+        return self.con.table(view)
+
+    def read_csv(self, path: Path) -> ir.Table:
+        frame = self.session.read.csv(str(path), header=True, inferSchema=False, encoding="UTF-8")
+        return self._view(frame, "b12_csv")
+
+    def read_parquet(self, path: Path) -> ir.Table:
+        return self._view(self.session.read.parquet(str(path)), "b12_parquet")
+
+    def register(self, name: str, data: pa.Table) -> ir.Table:
+        return self._view(self.session.createDataFrame(data), name)
+
+    def from_duckdb_sql(self, sql: str, name: str) -> ir.Table:
+        import duckdb
+
+        with duckdb.connect() as con:
+            data = con.execute(sql).to_arrow_table()
+        return self.register(name, data)
+
+    def stage(self, expr: ir.Table, name: str) -> ir.Table:
+        from pyspark import StorageLevel
+
+        frame = self.session.sql(self.con.compile(expr)).persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(frame)
+        return self._view(frame, name)
+
+    def batches(self, expr: ir.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        table = self.session.sql(self.con.compile(expr)).toArrow()
+        for batch in table.to_batches():
+            yield _cast(batch, schema)
+
+    def close(self) -> None:
+        for frame in self._cached:
+            frame.unpersist()
+        for view in self._views:
+            self.session.catalog.dropTempView(view)
+        if self._own_session:
+            self.session.stop()
+
+
+def spark_session(remote: str | None = None) -> SparkSession:
+    """A local Spark session (``local[*]``, no UI), or a Spark Connect session to ``remote``."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise EngineError(
+            "the Spark engine needs the optional extra: pip install 'b12[spark]' (or use --engine duckdb)"
+        ) from error
+    if remote is not None:
+        try:
+            return SparkSession.builder.remote(remote).getOrCreate()
+        except Exception as error:  # grpc and connect errors have no common base class
+            raise EngineError(f"cannot reach the Spark Connect server {remote}: {error}") from error
+    builder: Any = SparkSession.builder
+    session: SparkSession = (
+        builder.master("local[*]")
+        .appName("b12-triage")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def make_engine(
+    name: str,
+    *,
+    spark_remote: str | None = None,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
+) -> Engine:
+    if name == "duckdb":
+        return DuckDBEngine(memory_limit=memory_limit, temp_directory=temp_directory)
+    if name == "spark":
+        return SparkEngine(remote=spark_remote)
+    raise EngineError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

@@ -1,0 +1,378 @@
+"""b12 triage and b12 synth on DuckDB: units and thresholds from the domain's data, rejects, FHIR input,
+agreement with labs.interpret, and the CLI's exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import triage_oracle as oracle
+from b12.adapters.cli.triage_cli import register
+from b12.adapters.triage import TriageOptions, run_triage
+from b12.adapters.triage.synth import synthesise
+from b12.adapters.triage.vocabulary import analyte_table, conversions, unit_table
+from b12.domain.guidelines.thresholds import load_threshold_set
+from b12.domain.units import convert, parse_unit
+
+AS_OF = date(2024, 6, 1)
+SYNTH_AS_OF = oracle.SYNTH_AS_OF
+
+OBSERVATIONS = """\
+patient_id,date,code,test,value,unit,upper_limit
+P1,2024-01-02,2132-9,,150,ng/L,
+P1,2023-06-01,,Vitamin B12,400,pg/mL,
+P1,2024-01-02,,Haemoglobin,11.5,g/dL,
+P1,2024-01-02,787-2,,104,fL,
+P2,2024-02-03,14685-2,,200,pmol/L,
+P2,2024-02-03,,MMA,0.5,µmol/L,0.4
+P3,2024-02-03,,holoTC,30,PMOL/L,
+,2024-02-03,,B12,30,ng/L,
+P4,2024-02-03,,B12,<50,ng/L,
+P4,2024-02-03,,B12,50,IU/L,
+P4,2024-02-03,,Glucose,5,mmol/L,
+P4,2024-02-30,,B12,500,ng/L,
+P5,2024-03-01,,Folate,2.5,ng/mL,
+P7,2024-03-01,,B12,132.9,pmol / L,
+P8,2024-03-01,,B12,180,pg/mL,
+P9,2024-03-01,,B12,350.5,ng/L,
+P10,2024-03-01,,Active B12,25,pmol/L,
+P11,2024-03-01,,MCV,90,g/L,
+"""
+ADMINISTRATIONS = """\
+patient_id,date,dose
+P2,2024-01-25,1 mg
+P5,2023-01-01,1 mg
+P6,2023-06-01,1 mg
+,2023-06-01,1 mg
+P6,2024-07-01,1 mg
+"""
+PATIENTS = """\
+patient_id,sex,pregnant,causes,symptoms
+P1,M,no,autoimmune_gastritis,paraesthesia;fatigue
+P2,F,no,,fatigue
+P3,F,yes,nitrous oxide,
+P3,F,yes,nitrous oxide,
+"""
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
+    folder = tmp_path_factory.mktemp("small")
+    result = run_triage(
+        TriageOptions(
+            input=_write(folder, "obs.csv", OBSERVATIONS),
+            out=folder / "out.parquet",
+            as_of=AS_OF,
+            administrations=_write(folder, "adm.csv", ADMINISTRATIONS),
+            patients=_write(folder, "patients.csv", PATIENTS),
+        )
+    )
+    rows = pq.read_table(result.out).to_pylist()
+    rejects = pq.read_table(result.rejects).to_pylist()
+    return {
+        "patients": {str(r["patient_id"]): r for r in rows},
+        "rejects": {"rows": rejects},  # type: ignore[dict-item]
+        "summary": {"value": result.summary},  # type: ignore[dict-item]
+    }
+
+
+# --- vocabulary: every key and factor comes from b12.domain.units ----------------------------------------
+
+
+def test_every_unit_key_the_engine_matches_reads_as_the_same_unit_in_the_domain() -> None:
+    for kind, key, symbol in zip(*unit_table().to_pydict().values(), strict=True):
+        assert parse_unit(key).symbol == symbol, (kind, key)
+
+
+def test_every_conversion_factor_equals_the_domain_conversion() -> None:
+    for name in ("nice-ng239", "bsh-2014", "ruh-bath"):
+        for c in conversions(load_threshold_set(name)):
+            expected = convert(100, c.unit.symbol, c.target, analyte=c.analyte.value).value / 100
+            assert c.factor == pytest.approx(expected, rel=1e-12), (c.analyte, c.unit.symbol)
+
+
+def test_every_loinc_code_and_analyte_name_is_a_lookup_key() -> None:
+    keys = dict(zip(analyte_table()["key"].to_pylist(), analyte_table()["analyte"].to_pylist(), strict=True))
+    assert keys["2132-9"] == keys["14685-2"] == keys["vitamin b12"] == keys["b12 total"] == "b12_total"
+    assert keys["holotc"] == "b12_active"
+    assert keys["13964-2"] == keys["mma"] == "mma"
+
+
+# --- classification -----------------------------------------------------------------------------------
+
+
+def test_a_low_total_b12_with_paraesthesia_is_confirmed_and_urgent(small: dict[str, dict[str, object]]) -> None:
+    p1 = small["patients"]["P1"]
+    assert isinstance(p1, dict)
+    assert p1["status"] == "confirmed"
+    assert (p1["priority"], p1["action_rule"]) == (1, "NEURO-URGENT")
+    assert oracle.codes(p1["findings"]) == {"anaemia", "macrocytosis"}
+    assert (p1["b12_total_value"], p1["hemoglobin_value"], p1["hemoglobin_unit"]) == (150, 115, "g/L")
+
+
+def test_a_pmol_per_l_result_meets_the_pmol_per_l_cut_offs_not_the_converted_ng_per_l_ones(
+    small: dict[str, dict[str, object]],
+) -> None:
+    # 132.9 pmol/L is below NICE's 133 pmol/L (confirmed); converted it would be 180.1 ng/L (indeterminate).
+    p7 = small["patients"]["P7"]
+    assert isinstance(p7, dict)
+    assert (p7["status"], p7["b12_total_unit"], p7["b12_total_value"]) == ("confirmed", "pmol/L", 132.9)
+
+
+def test_boundary_values_fall_where_the_threshold_file_puts_them(small: dict[str, dict[str, object]]) -> None:
+    statuses = {pid: row["status"] for pid, row in small["patients"].items() if isinstance(row, dict)}
+    assert statuses["P8"] == "indeterminate"  # 180 pg/mL = 180 ng/L, "[180, 350]"
+    assert statuses["P9"] == "unlikely"  # 350.5 ng/L, "(350, inf)"
+    assert statuses["P10"] == "indeterminate"  # active 25 pmol/L, "[25, 70]"
+
+
+def test_a_b12_sample_nine_days_after_an_injection_is_not_classified(small: dict[str, dict[str, object]]) -> None:
+    p2 = small["patients"]["P2"]
+    assert isinstance(p2, dict)
+    assert p2["status"] == "not_assessable"
+    assert "recent_injection:DX-RECENT-INJ" in str(p2["flags"])
+    # MMA 0.5 µmol/L against the lab's own upper limit 0.4 µmol/L, in the unit reported.
+    assert "raised_mma:DX-MMA" in str(p2["findings"])
+    assert p2["mma_value"] == 500
+
+
+def test_an_injection_more_than_the_longest_maintenance_interval_ago_is_overdue(
+    small: dict[str, dict[str, object]],
+) -> None:
+    p6 = small["patients"]["P6"]
+    assert isinstance(p6, dict)
+    assert oracle.codes(p6["flags"]) == {"injection_overdue", "review_overdue"}
+    assert p6["injections"] == 1  # the administration after --as-of is rejected, not counted
+
+
+def test_pregnancy_and_nitrous_oxide_ask_for_their_own_next_tests(small: dict[str, dict[str, object]]) -> None:
+    p3 = small["patients"]["P3"]
+    assert isinstance(p3, dict)
+    assert p3["pregnant"] is True  # one of two rows for P3; the other is rejected as a duplicate
+    assert oracle.pairs(p3["next_tests"]) == {("homocysteine", "DX-N2O")}
+
+
+def test_a_patient_whose_rows_were_all_rejected_is_still_listed_as_not_assessable(
+    small: dict[str, dict[str, object]],
+) -> None:
+    p4 = small["patients"]["P4"]
+    assert isinstance(p4, dict)
+    assert (p4["status"], p4["results"], p4["rejected_rows"]) == ("not_assessable", 0, 4)
+
+
+def test_every_unreadable_row_is_written_to_the_rejects_file_with_its_reason(
+    small: dict[str, dict[str, object]],
+) -> None:
+    rows = small["rejects"]["rows"]
+    assert isinstance(rows, list)
+    reasons = sorted((r["source"], r["reason"].split(" (")[0]) for r in rows)
+    assert reasons == [
+        ("administrations", "administration dated after --as-of"),
+        ("administrations", "missing patient id"),
+        ("observations", "missing or unreadable date"),
+        ("observations", "missing patient id"),
+        ("observations", "non-numeric value"),
+        ("observations", "unit cannot be converted for this test"),
+        ("observations", "unknown test"),
+        ("observations", "unknown unit"),
+        ("patients", "duplicate patient id"),
+    ]
+    summary = small["summary"]["value"]
+    assert summary.rejected == len(rows)  # type: ignore[attr-defined]
+    assert summary.observations_read == OBSERVATIONS.count("\n") - 1  # type: ignore[attr-defined]
+
+
+def test_a_local_lab_set_without_a_pmol_per_l_scale_converts_and_says_so(tmp_path: Path) -> None:
+    source = _write(tmp_path, "obs.csv", "patient,date,test,value,unit\nA,2024-01-01,B12,700,pmol/L\n")
+    result = run_triage(TriageOptions(source, tmp_path / "out.csv", AS_OF, thresholds="ruh-bath"))
+    (row,) = pacsv.read_csv(result.out).to_pylist()
+    # 700 pmol/L = 948.8 ng/L: above RUH's 914 ng/L, the "Raised" band.
+    assert (row["b12_total_unit"], row["b12_total_band"]) == ("ng/L", "Raised")
+    assert oracle.pairs(row["findings"]) == {("raised_b12", "DX-LAB"), ("converted_for_scale", "DX-LAB")}
+
+
+def test_parquet_input_with_typed_columns_is_read_like_text(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "Patient": ["A", "A"],
+            "Collected": pa.array([date(2024, 1, 1), date(2024, 2, 1)]),
+            "LOINC": ["2132-9", "2132-9"],
+            "Result": [150.0, 400.0],
+            "Units": ["ng/L", "ng/L"],
+        }
+    )
+    pq.write_table(table, tmp_path / "obs.parquet")
+    result = run_triage(TriageOptions(tmp_path / "obs.parquet", tmp_path / "out.parquet", AS_OF))
+    (row,) = pq.read_table(result.out).to_pylist()
+    assert (row["status"], row["b12_total_value"], row["b12_total_date"]) == ("unlikely", 400.0, date(2024, 2, 1))
+
+
+# --- FHIR NDJSON ----------------------------------------------------------------------------------------
+
+
+def test_fhir_ndjson_observations_give_the_same_triage_as_the_same_rows_in_csv(tmp_path: Path) -> None:
+    synthesise(400, tmp_path / "obs.csv", seed=5)
+    synthesise(400, tmp_path / "obs.ndjson", seed=5)
+    results = [
+        run_triage(TriageOptions(tmp_path / f"obs.{kind}", tmp_path / f"{kind}.parquet", SYNTH_AS_OF))
+        for kind in ("csv", "ndjson")
+    ]
+    tables = [pq.read_table(r.out).sort_by("patient_id") for r in results]
+    assert tables[0].num_rows > 300
+    assert tables[0].equals(tables[1])
+    assert results[0].summary.rejects_by_reason == results[1].summary.rejects_by_reason
+
+
+def test_a_broken_ndjson_line_and_a_non_observation_are_rejected_not_skipped(tmp_path: Path) -> None:
+    observation = {
+        "resourceType": "Observation",
+        "subject": {"reference": "Patient/A"},
+        "effectiveDateTime": "2024-01-01T09:30:00+01:00",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "14685-2"}]},
+        "valueQuantity": {"value": 100, "unit": "pmol/L"},
+    }
+    lines = [
+        json.dumps(observation),
+        '{"resourceType": "Observation", "subject": ',
+        json.dumps({"resourceType": "Patient"}),
+    ]
+    source = _write(tmp_path, "obs.ndjson", "\n".join(lines) + "\n")
+    result = run_triage(TriageOptions(source, tmp_path / "out.csv", AS_OF))
+    (row,) = pacsv.read_csv(result.out).to_pylist()
+    assert (row["patient_id"], row["status"]) == ("A", "confirmed")
+    reasons = sorted(pacsv.read_csv(result.rejects)["reason"].to_pylist())
+    assert reasons == ["not a FHIR Observation", "not valid JSON"]
+
+
+# --- agreement with the clinical core ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def extract(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("extract")
+    paths = {"obs": folder / "obs.csv", "adm": folder / "adm.csv", "pat": folder / "patients.csv"}
+    synthesise(3000, paths["obs"], seed=7, administrations=paths["adm"], attributes=paths["pat"])
+    return paths
+
+
+def test_triage_agrees_with_the_core_interpretation_for_a_sample_of_patients(extract: dict[str, Path]) -> None:
+    result = run_triage(
+        TriageOptions(
+            extract["obs"],
+            extract["obs"].with_name("out.parquet"),
+            SYNTH_AS_OF,
+            administrations=extract["adm"],
+            patients=extract["pat"],
+        )
+    )
+    rows = pq.read_table(result.out).to_pylist()
+    assert {r["status"] for r in rows} == {"confirmed", "indeterminate", "unlikely", "not_assessable"}
+    assert oracle.check_against_core(rows, extract, sample=400, seed=1) >= 380
+
+
+# --- synth ------------------------------------------------------------------------------------------------
+
+
+def test_synth_is_reproducible_from_its_seed_and_mixes_units(tmp_path: Path) -> None:
+    first = synthesise(300, tmp_path / "a.csv", seed=3)
+    synthesise(300, tmp_path / "b.csv", seed=3)
+    synthesise(300, tmp_path / "c.csv", seed=4)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "c.csv").read_bytes()
+    table = pacsv.read_csv(tmp_path / "a.csv", convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    assert table.num_rows == first.rows
+    assert {"ng/L", "pg/mL", "pmol/L", "g/dL", "g/L", "µmol/L", "nmol/L"} <= set(table["unit"].to_pylist())
+
+
+# --- CLI --------------------------------------------------------------------------------------------------
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """b12 (test app)."""
+
+    register(app)
+    return app
+
+
+def test_synth_then_triage_through_the_cli_prints_a_summary_and_writes_csv(tmp_path: Path) -> None:
+    runner = CliRunner()
+    made = runner.invoke(
+        _app(),
+        ["synth", "--patients", "200", "--out", str(tmp_path / "x.parquet"), "--attributes", str(tmp_path / "p.csv")],
+    )
+    assert made.exit_code == 0, made.output
+    run = runner.invoke(
+        _app(),
+        [
+            "triage",
+            str(tmp_path / "x.parquet"),
+            "--out",
+            str(tmp_path / "t.csv"),
+            "--patients",
+            str(tmp_path / "p.csv"),
+            "--as-of",
+            "2026-01-01",
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    assert "Rejected rows" in run.output
+    assert "unlikely" in run.output
+    assert (tmp_path / "t.csv").exists()
+    assert (tmp_path / "t.rejects.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param([], "no such file", id="missing-input"),
+        pytest.param(["--thresholds", "nice-2099"], "Unknown threshold set 'nice-2099'", id="unknown-thresholds"),
+        pytest.param(["--as-of", "yesterday"], "is not an ISO date", id="bad-as-of"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, extra: list[str], message: str) -> None:
+    source = tmp_path / "missing.csv" if not extra else _write(tmp_path, "obs.csv", OBSERVATIONS)
+    result = CliRunner().invoke(_app(), ["triage", str(source), "--out", str(tmp_path / "o.csv"), *extra])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert message in lines[0]
+
+
+def test_a_required_column_missing_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    source = _write(tmp_path, "obs.csv", "patient,date,test,value\nA,2024-01-01,B12,100\n")
+    result = CliRunner().invoke(_app(), ["triage", str(source), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "no column for unit" in result.output
+
+
+def test_neither_importing_b12_nor_the_triage_command_imports_pyspark(tmp_path: Path) -> None:
+    source = _write(tmp_path, "obs.csv", OBSERVATIONS)
+    code = (
+        "import sys, b12, b12.adapters.cli.triage_cli\n"
+        "assert not {'pyspark', 'duckdb', 'ibis'} & set(sys.modules), 'imported at start-up'\n"
+        "from datetime import date\nfrom pathlib import Path\n"
+        "from b12.adapters.triage import TriageOptions, run_triage\n"
+        f"run_triage(TriageOptions(Path({str(source)!r}), Path({str(tmp_path / 'o.csv')!r}), date(2024, 6, 1)))\n"
+        "assert 'pyspark' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
