@@ -8,23 +8,32 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test check bench clean
+.PHONY: install install-all run test check bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-groups --quiet
+	$(UV) sync --frozen --all-groups --inexact --quiet  # --inexact: keep the Spark extra if it is there
 	@touch $@
 
+# The Spark extra (pyspark builds from source, ~45 s) only for the tests that need it (tests/e2e).
+$(VENV)/.synced-all: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-groups --all-extras --quiet
+	@touch $(VENV)/.synced $@
+
 install: $(VENV)/.synced  ## create .venv and install b12 with the locked dependencies
+
+install-all: $(VENV)/.synced-all  ## ... plus the optional Spark engine
 
 run: install  ## print an example plan (the web app replaces this once it exists)
 	$(BIN)/b12 plan --input examples/pernicious-anaemia.json --start today
 
-test: install  ## the whole suite
-	$(BIN)/pytest -q
+test: install-all  ## the whole suite, SQL tests on SQLite and on a private PostgreSQL (scripts/postgres.sh), stopped after
+	@trap 'bash scripts/postgres.sh stop' EXIT; trap 'exit 130' INT TERM; \
+	bash scripts/postgres.sh start && \
+	B12_TEST_POSTGRES_URL="$$(bash scripts/postgres.sh url)" $(BIN)/pytest -q
 
 check: install  ## lint, format check, mypy strict
 	$(BIN)/ruff check src tests bench
