@@ -6,7 +6,7 @@
 #   bash scripts/postgres.sh url      print the SQLAlchemy URL, e.g. postgresql+psycopg://postgres@127.0.0.1:54329/b12
 #   bash scripts/postgres.sh status   say whether it is running (exit 0 if so, 3 if not)
 #
-# Settings from the environment: B12_PG_DIR (default: .pgdata/ in the project; holds data/, the socket and
+# Settings from the environment: B12_PG_DIR (default: /tmp/b12-pgdata-<hash of the project path>; holds data/, the socket and
 # server.log), B12_PG_PORT (54329), B12_PG_DATABASE (b12), PGBIN (/usr/lib/postgresql/15/bin).
 # initdb refuses to run as root, so as root every server command runs as the postgres user (su postgres).
 # Authentication is `trust` on 127.0.0.1: for tests only, never for real data.
@@ -16,7 +16,9 @@ project="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
 port="${B12_PG_PORT:-54329}"
 database="${B12_PG_DATABASE:-b12}"
-dir="${B12_PG_DIR:-$project/.pgdata}"
+# Default outside the project: a fresh clone may sit in a folder only root can enter (mktemp -d is 0700),
+# and the server runs as the postgres user. One folder per project path, so clones do not share data.
+dir="${B12_PG_DIR:-${TMPDIR:-/tmp}/b12-pgdata-$(printf '%s' "$project" | cksum | cut -d' ' -f1)}"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 data="$dir/data"
