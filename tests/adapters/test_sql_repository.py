@@ -103,6 +103,9 @@ def course(
         lifelong=regimen.lifelong,
         sites=("left deltoid", "right deltoid"),
         source_text="1 mg/mL, inject 1 mL IM three times a week for 2 weeks",
+        review_months=1,
+        anaemia=True,
+        potassium_first_48h=True,
     )
 
 

@@ -173,6 +173,9 @@ def course_to_json(course: Course) -> dict[str, Any]:
         "lifelong": course.lifelong,
         "sites": list(course.sites),
         "source_text": course.source_text,
+        "review_months": course.review_months,
+        "anaemia": course.anaemia,
+        "potassium_first_48h": course.potassium_first_48h,
     }
 
 
@@ -193,6 +196,9 @@ _COURSE_KEYS = frozenset(
         "lifelong",
         "sites",
         "source_text",
+        "review_months",
+        "anaemia",
+        "potassium_first_48h",
     }
 )
 
@@ -219,6 +225,9 @@ def course_from_json(data: Mapping[str, Any]) -> Course:
             lifelong=data.get("lifelong", False),
             sites=tuple(data["sites"]),
             source_text=data.get("source_text"),
+            review_months=data.get("review_months", 3),
+            anaemia=data.get("anaemia", False),
+            potassium_first_48h=data.get("potassium_first_48h", False),
         )
     except StoredDataError:
         raise

@@ -153,6 +153,9 @@ class CourseRow(Base):
     lifelong: Mapped[bool] = mapped_column(Boolean)
     sites: Mapped[list[Any]]
     source_text: Mapped[str | None] = mapped_column(Text)
+    review_months: Mapped[int | None] = mapped_column(Integer)
+    anaemia: Mapped[bool] = mapped_column(Boolean)
+    potassium_first_48h: Mapped[bool] = mapped_column(Boolean)
 
 
 class DoseGivenRow(Base):

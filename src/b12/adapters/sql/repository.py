@@ -87,6 +87,9 @@ def _course(row: CourseRow) -> Course:
         lifelong=row.lifelong,
         sites=tuple(row.sites),
         source_text=row.source_text,
+        review_months=row.review_months,
+        anaemia=row.anaemia,
+        potassium_first_48h=row.potassium_first_48h,
     )
 
 
@@ -231,6 +234,9 @@ class SqlTrackingRepository(_Repository):
                 lifelong=course.lifelong,
                 sites=list(course.sites),
                 source_text=course.source_text,
+                review_months=course.review_months,
+                anaemia=course.anaemia,
+                potassium_first_48h=course.potassium_first_48h,
             )
         )
 

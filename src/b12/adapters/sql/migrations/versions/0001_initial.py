@@ -133,6 +133,9 @@ def upgrade() -> None:
         sa.Column("lifelong", sa.Boolean(), nullable=False),
         sa.Column("sites", sa.JSON(), nullable=False),
         sa.Column("source_text", sa.Text(), nullable=True),
+        sa.Column("review_months", sa.Integer(), nullable=True),
+        sa.Column("anaemia", sa.Boolean(), nullable=False),
+        sa.Column("potassium_first_48h", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["patient_id"], ["patients.id"], name=op.f("fk_courses_patient_id_patients")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_courses")),
     )
