@@ -27,8 +27,8 @@ install: $(VENV)/.synced  ## create .venv and install b12 with the locked depend
 
 install-all: $(VENV)/.synced-all  ## ... plus the optional Spark engine
 
-run: install  ## print an example plan (the web app replaces this once it exists)
-	$(BIN)/b12 plan --input examples/pernicious-anaemia.json --start today
+run: install  ## the web app on http://127.0.0.1:8000 with an embedded SQLite database and a demo clinic
+	$(BIN)/b12 serve --demo
 
 test: install-all  ## the whole suite, SQL tests on SQLite and on a private PostgreSQL (scripts/postgres.sh), stopped after
 	@trap 'bash scripts/postgres.sh stop' EXIT; trap 'exit 130' INT TERM; \

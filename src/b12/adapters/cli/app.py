@@ -22,6 +22,7 @@ from rich.text import Text
 from b12.adapters.case_json import case_from_json, json_from_text
 from b12.adapters.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, render
 from b12.adapters.cli.quick import _analyte
+from b12.adapters.cli.serve_cli import register as register_serve
 from b12.adapters.cli.triage_cli import register as register_triage
 from b12.adapters.plan_json import comparison_to_dict, interpretation_to_dict, plan_to_dict
 from b12.domain.case import Case
@@ -41,6 +42,7 @@ app = typer.Typer(
 guidelines_app = typer.Typer(help="List the rules b12 applies, with their sources; 'show ID' for one rule.")
 app.add_typer(guidelines_app, name="guidelines")
 register_triage(app)
+register_serve(app)
 
 
 def _console() -> Console:
