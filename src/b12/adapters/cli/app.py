@@ -21,6 +21,7 @@ from rich.text import Text
 
 from b12.adapters.case_json import case_from_json, json_from_text
 from b12.adapters.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, render
+from b12.adapters.cli.fhir_cli import register as register_fhir
 from b12.adapters.cli.quick import _analyte
 from b12.adapters.cli.serve_cli import register as register_serve
 from b12.adapters.cli.triage_cli import register as register_triage
@@ -43,6 +44,7 @@ guidelines_app = typer.Typer(help="List the rules b12 applies, with their source
 app.add_typer(guidelines_app, name="guidelines")
 register_triage(app)
 register_serve(app)
+register_fhir(app)
 
 
 def _console() -> Console:
