@@ -14,6 +14,8 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
+import b12.adapters.sql.api_tokens  # noqa: F401  (registers api_tokens on Base.metadata)
+from b12.adapters.sql import feedback  # noqa: F401  (registers cds_feedback on Base.metadata)
 from b12.adapters.sql.db import make_engine
 from b12.adapters.sql.models import Base, UTCDateTime
 
