@@ -31,6 +31,7 @@ run: install  ## the web app on http://127.0.0.1:8000 with an embedded SQLite da
 	$(BIN)/b12 serve --demo
 
 test: install-all  ## the whole suite, SQL tests on SQLite and on a private PostgreSQL (scripts/postgres.sh), stopped after
+	@bash scripts/install-chromium.sh  # Debian's chromium for the browser tests; does nothing once installed
 	@trap 'bash scripts/postgres.sh stop' EXIT; trap 'exit 130' INT TERM; \
 	bash scripts/postgres.sh start && \
 	B12_TEST_POSTGRES_URL="$$(bash scripts/postgres.sh url)" $(BIN)/pytest -q
@@ -42,6 +43,7 @@ check: install  ## lint, format check, mypy strict
 
 bench: install  ## benchmarks that print ratios measured side by side
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/api.py  # needs wrk (apt-get install -y wrk) for its load; else a Python fallback
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -8,8 +8,9 @@ wrote in one transaction, and that a refused one wrote nothing.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Self, TypeVar
@@ -25,6 +26,7 @@ from b12.domain.tracking import (
     Reaction,
     SymptomEntry,
 )
+from b12.ports import CalendarToken
 
 
 class FixedClock:
@@ -59,6 +61,7 @@ class Store:
     patients: dict[str, PatientRecord] = field(default_factory=dict)
     logins: list[tuple[str, datetime, bool]] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    calendar_tokens: dict[str, CalendarToken] = field(default_factory=dict)
 
     def copy(self) -> Store:
         return Store(
@@ -73,6 +76,7 @@ class Store:
             patients=dict(self.patients),
             logins=list(self.logins),
             audit=list(self.audit),
+            calendar_tokens=dict(self.calendar_tokens),
         )
 
 
@@ -211,12 +215,42 @@ class InMemoryAuditLog:
         return found[:limit]
 
 
+class InMemoryCalendarTokens:
+    """:class:`b12.ports.CalendarTokens` in memory: only an active token is found by its secret."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create_calendar_token(self, patient_id: str, course_id: str | None, at: datetime) -> CalendarToken:
+        token = CalendarToken(secrets.token_urlsafe(32), patient_id, course_id, at)
+        _add(self._store.calendar_tokens, token.token, token)
+        return token
+
+    def calendar_token(self, token: str) -> CalendarToken | None:
+        found = self._store.calendar_tokens.get(token)
+        return found if found is not None and found.active else None
+
+    def calendar_tokens_for(self, patient_id: str) -> Sequence[CalendarToken]:
+        return sorted(
+            (t for t in self._store.calendar_tokens.values() if t.patient_id == patient_id),
+            key=lambda t: (t.created_at, t.token),
+        )
+
+    def revoke_calendar_token(self, token: str, at: datetime) -> bool:
+        found = self._store.calendar_tokens.get(token)
+        if found is None or not found.active:
+            return False
+        self._store.calendar_tokens[token] = replace(found, revoked_at=at)
+        return True
+
+
 class FakeUnitOfWork:
     """:class:`b12.ports.UnitOfWork` in memory: commit publishes, leaving the block discards the rest."""
 
     tracking: InMemoryTrackingRepository
     accounts: InMemoryAccountRepository
     audit: InMemoryAuditLog
+    calendar: InMemoryCalendarTokens
 
     def __init__(self) -> None:
         self.committed = Store()
@@ -228,6 +262,7 @@ class FakeUnitOfWork:
         self.tracking = InMemoryTrackingRepository(work)
         self.accounts = InMemoryAccountRepository(work)
         self.audit = InMemoryAuditLog(work)
+        self.calendar = InMemoryCalendarTokens(work)
 
     def __enter__(self) -> Self:
         self._bind(self.committed.copy())

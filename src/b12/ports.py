@@ -8,6 +8,7 @@ ends — so a failed request leaves no half-written course.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -64,10 +65,47 @@ class AuditLog(Protocol):
     ) -> Sequence[AuditEntry]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarToken:
+    """The secret of a patient's private calendar URL: whoever holds the URL can read that calendar."""
+
+    token: str  # the URL-safe secret
+    patient_id: str
+    course_id: str | None  # None: every course of the patient
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class CalendarTokens(Protocol):
+    """Calendar subscription tokens; :meth:`calendar_token` answers only for a token still active, so a
+    revoked URL stops working without the caller checking anything."""
+
+    def create_calendar_token(self, patient_id: str, course_id: str | None, at: datetime) -> CalendarToken:
+        """A new token with a fresh secret (``secrets.token_urlsafe``)."""
+        ...
+
+    def calendar_token(self, token: str) -> CalendarToken | None:
+        """The token if it exists and is not revoked, else None."""
+        ...
+
+    def calendar_tokens_for(self, patient_id: str) -> Sequence[CalendarToken]:
+        """Every token of the patient, revoked ones included, oldest first."""
+        ...
+
+    def revoke_calendar_token(self, token: str, at: datetime) -> bool:
+        """Revoke an active token; False if it is unknown or already revoked."""
+        ...
+
+
 class UnitOfWork(Protocol):
     tracking: TrackingRepository
     accounts: AccountRepository
     audit: AuditLog
+    calendar: CalendarTokens
 
     def __enter__(self) -> Self: ...
     def __exit__(

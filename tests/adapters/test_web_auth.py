@@ -176,7 +176,7 @@ def test_sign_in_rotates_the_csrf_token_and_goes_to_the_next_page(web: Web) -> N
 def test_sign_in_never_redirects_to_another_site(web: Web) -> None:
     account(web)
     response = sign_in(web, "doc@example.org", next_page="//evil.example/")
-    assert response.headers["location"] == "/"
+    assert response.headers["location"] == "/clinician/patients"  # the landing page, never the other site
 
 
 def test_a_wrong_password_is_refused_with_the_email_kept(web: Web) -> None:

@@ -32,13 +32,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import b12
+from b12.adapters.api import ApiDeps, api_router
 from b12.adapters.web import deps
 from b12.adapters.web.assessment import field_label
 from b12.adapters.web.deps import NavItem, SystemClock, UowFactory, Wiring
-from b12.adapters.web.routes import auth, clinical, pages
+from b12.adapters.web.routes import auth, clinical, clinician, exports, pages, patient
 from b12.adapters.web.security import CsrfError, NotSignedInError, Passwords, Throttle, csrf_protect
 from b12.adapters.web.settings import Settings
 from b12.domain.access import NotAllowedError
+from b12.domain.accounts import Role
 from b12.domain.errors import B12Error
 from b12.domain.guidelines import sources
 from b12.domain.units import format_number
@@ -48,10 +50,13 @@ log = logging.getLogger("b12.web")
 HERE = Path(__file__).parent
 
 # Route modules, in order. A page module added later (dashboard, clinician lists, exports) goes here.
-ROUTERS = (pages.router, clinical.router, auth.router)
+ROUTERS = (pages.router, clinical.router, auth.router, clinician.router, patient.router, exports.router)
 
 # The site navigation; entries with roles are shown only to those roles.
 NAV: tuple[NavItem, ...] = (
+    NavItem("Your patients", "clinician_patients", frozenset({Role.CLINICIAN})),
+    NavItem("Your treatment", "dashboard", frozenset({Role.PATIENT})),
+    NavItem("Enter a prescription", "prescription", frozenset({Role.PATIENT})),
     NavItem("Dose calculator", "home"),
     NavItem("Assessment and plan", "assess"),
     NavItem("Compare regimens", "compare"),
@@ -195,6 +200,7 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api_router(ApiDeps(wiring.uow_factory, wiring.clock)))  # /api/v1 first, /openapi.json, /docs
     for router in ROUTERS:
         app.include_router(router)
     _add_error_handlers(app)

@@ -34,7 +34,7 @@ from b12.adapters.web.security import (
     session_account_id,
 )
 from b12.adapters.web.settings import Settings
-from b12.domain.accounts import Account, Role
+from b12.domain.accounts import Account, PatientRecord, Role
 from b12.ports import Clock, UnitOfWork
 
 UowFactory = Callable[[], UnitOfWork]
@@ -134,7 +134,20 @@ require_patient = require_role(Role.PATIENT)
 
 def landing_page(account: Account) -> str:
     """Where an account goes after signing in or up (the patient dashboard and clinician list, once built)."""
+    if account.role is Role.CLINICIAN:
+        return "/clinician/patients"
+    if account.role is Role.PATIENT:
+        return "/dashboard"
     return "/"
+
+
+def own_patients(request: Request) -> list[PatientRecord]:
+    """The signed-in clinician's patients by name (none for anyone else): for the plan's "start a course"."""
+    account = current_account(request)
+    if account is None or account.role is not Role.CLINICIAN:
+        return []
+    with get_uow(request) as uow:
+        return sorted(uow.accounts.patients_of(account.id), key=lambda p: (p.name.casefold(), p.id))
 
 
 # --- rendering ------------------------------------------------------------------------------------------
@@ -150,7 +163,8 @@ def flash(request: Request, message: str) -> None:
 
 
 def template_context(request: Request) -> dict[str, Any]:
-    """What every template sees: the account, the CSRF token, the navigation, one-time messages."""
+    """What every template sees: the account, the CSRF token, the navigation, one-time messages, and
+    ``own_patients()`` (called only by a page that needs the clinician's patients)."""
     w = wiring(request)
     account = current_account(request)
     has_session = "session" in request.scope
@@ -165,6 +179,7 @@ def template_context(request: Request) -> dict[str, Any]:
         "nav": [item for item in w.nav if item.visible_to(account)],
         "demo": w.settings.demo,
         "take_flashes": take_flashes,
+        "own_patients": lambda: own_patients(request),
     }
 
 
