@@ -92,3 +92,50 @@ def test_the_app_signs_up_and_in_on_the_sql_adapter(tmp_path: Path) -> None:
         )
         assert response.status_code == 303
         assert "Signed in as Dana Demo" in client.get("/").text
+
+
+def test_the_served_app_answers_cds_hooks_without_a_session_and_stores_feedback(tmp_path: Path) -> None:
+    from b12.adapters.sql.migrations import upgrade
+
+    settings = Settings(secret_key="s" * 40, data_dir=tmp_path)
+    upgrade(settings.database)
+    app = create_app(settings, clock=FixedClock(NOW), passwords=Passwords(FAST_HASHER))
+    b12_result = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+        "subject": {"reference": "Patient/example"},
+        "effectiveDateTime": "2025-01-06T09:30:00Z",
+        "valueQuantity": {"value": 148, "unit": "pg/mL", "system": "http://unitsofmeasure.org", "code": "pg/mL"},
+    }
+    # Every prefetch key is given (null = no data), so the service never calls a FHIR server.
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": "example"},
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": "example", "gender": "female", "birthDate": "1958-04-02"},
+            "b12": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": b12_result}]},
+            "mma": None,
+            "hb": None,
+            "mcv": None,
+            "activeMeds": None,
+            "administrations": None,
+            "conditions": None,
+        },
+    }
+    with TestClient(app) as client:
+        services = client.get("/cds-services").json()["services"]
+        assert {s["hook"] for s in services} >= {"patient-view", "order-sign", "order-select"}
+        status = next(s for s in services if s["hook"] == "patient-view")
+        answer = client.post(f"/cds-services/{status['id']}", json=request)
+        assert answer.status_code == 200, answer.text
+        cards = answer.json()["cards"]
+        assert cards
+        assert "confirmed" in cards[0]["summary"].lower()
+        feedback = {
+            "feedback": [
+                {"card": cards[0]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2025-01-08T10:05:31Z"}
+            ]
+        }
+        assert client.post(f"/cds-services/{status['id']}/feedback", json=feedback).status_code == 200

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 import jinja2
@@ -33,6 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import b12
 from b12.adapters.api import ApiDeps, api_router
+from b12.adapters.cds_hooks import CdsDeps, FeedbackUnitOfWork, cds_router
+
+if TYPE_CHECKING:
+    from b12.adapters.sql.feedback import SqlCdsUnitOfWork
 from b12.adapters.web import deps
 from b12.adapters.web.assessment import field_label
 from b12.adapters.web.deps import NavItem, SystemClock, UowFactory, Wiring
@@ -98,13 +102,19 @@ class SecurityHeaders:
 
 
 def sql_uow_factory(settings: Settings) -> UowFactory:
-    """The SQL adapter's unit of work on ``settings.database``; a file or server database is first reached
-    by the startup check, not here (an in-memory SQLite database is created and migrated here)."""
+    """The SQL adapter's unit of work on ``settings.database`` (see :func:`sql_factories`)."""
+    return sql_factories(settings)[0]
+
+
+def sql_factories(settings: Settings) -> tuple[UowFactory, Callable[[], SqlCdsUnitOfWork]]:
+    """Units of work on ``settings.database``, for the app and for CDS Hooks feedback, on one engine; a file or
+    server database is first reached by the startup check, not here (an in-memory SQLite database is created
+    and migrated here)."""
     from sqlalchemy.engine import make_url
 
     from b12.adapters.sql.db import make_engine, make_session_factory
+    from b12.adapters.sql.feedback import SqlCdsUnitOfWork
     from b12.adapters.sql.migrations import upgrade
-    from b12.adapters.sql.repository import SqlUnitOfWork
 
     engine = make_engine(settings.database)
     url = make_url(settings.database)
@@ -117,9 +127,9 @@ def sql_uow_factory(settings: Settings) -> UowFactory:
         # cast: ports.UnitOfWork declares its repositories as mutable attributes, so mypy holds
         # SqlUnitOfWork's narrower repository types against it (invariance); read-only properties
         # in the port would make the cast unnecessary.
-        return cast(UnitOfWork, SqlUnitOfWork(session_factory))
+        return cast(UnitOfWork, SqlCdsUnitOfWork(session_factory))
 
-    return factory
+    return factory, lambda: SqlCdsUnitOfWork(session_factory)
 
 
 def _templates() -> Jinja2Templates:
@@ -163,11 +173,16 @@ def create_app(
     uow_factory: UowFactory | None = None,
     clock: Clock | None = None,
     passwords: Passwords | None = None,
+    cds_unit_of_work: Callable[[], FeedbackUnitOfWork] | None = None,
 ) -> FastAPI:
-    """The web app. ``uow_factory``, ``clock`` and ``passwords`` default to the real ones (tests pass fakes)."""
+    """The web app. ``uow_factory``, ``clock`` and ``passwords`` default to the real ones (tests pass fakes);
+    CDS Hooks are served when their feedback store is known: always on SQL, or given as ``cds_unit_of_work``."""
+    if uow_factory is None:
+        uow_factory, sql_cds = sql_factories(settings)
+        cds_unit_of_work = cds_unit_of_work or sql_cds
     wiring = Wiring(
         settings=settings,
-        uow_factory=uow_factory if uow_factory is not None else sql_uow_factory(settings),
+        uow_factory=uow_factory,
         clock=clock or SystemClock(),
         passwords=passwords or Passwords(),
         throttle=Throttle.from_settings(settings),
@@ -201,6 +216,8 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api_router(ApiDeps(wiring.uow_factory, wiring.clock)))  # /api/v1 first, /openapi.json, /docs
+    if cds_unit_of_work is not None:
+        app.include_router(cds_router(CdsDeps(unit_of_work=cds_unit_of_work, clock=wiring.clock)))
     for router in ROUTERS:
         app.include_router(router)
     _add_error_handlers(app)
