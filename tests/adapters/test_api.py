@@ -27,7 +27,7 @@ from sqlalchemy import Engine, select, text
 from test_web_support import FAST_HASHER, TestClient
 
 from b12.adapters import api_models
-from b12.adapters.api import API_PREFIX, api_app, issue_token
+from b12.adapters.api import API_PREFIX, ApiDeps, api_app, issue_token, revoke_token, tokens_of
 from b12.adapters.case_json import case_from_json
 from b12.adapters.cli import main as cli_main
 from b12.adapters.sql.api_tokens import ApiTokenRow
@@ -41,7 +41,7 @@ from b12.domain.accounts import Account, PatientRecord, Role
 from b12.domain.case import Sex
 from b12.services import plan_case
 from b12.services_tracking import start_course_from_plan
-from fakes import FixedClock
+from fakes import FakeUnitOfWork, FixedClock
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -182,14 +182,9 @@ def fields(problem: dict[str, Any]) -> list[str]:
 
 
 def api_routes() -> list[APIRoute]:
-    app = api_app(_deps_for_listing())
+    """The API's routes, from its app (listing them reaches no database)."""
+    app = api_app(ApiDeps(uow_factory=FakeUnitOfWork, clock=FixedClock(NOW)))
     return [route for route in app.routes if isinstance(route, APIRoute)]
-
-
-def _deps_for_listing() -> Any:
-    from b12.adapters.api import ApiDeps
-
-    return ApiDeps(uow_factory=lambda: None, clock=FixedClock(NOW))  # routes only: never called
 
 
 def operations() -> list[tuple[str, str]]:
@@ -491,8 +486,6 @@ def test_an_unknown_token_is_refused_as_an_invalid_token(world: World, token: st
 
 
 def test_a_revoked_token_is_refused(world: World) -> None:
-    from b12.adapters.api import revoke_token, tokens_of
-
     assert world.get("/me", "ana").status_code == 200
     (token,) = tokens_of(world.new_uow(), world.accounts["ana"])
     revoke_token(world.new_uow(), world.clock, world.accounts["ana"], token.id)
@@ -824,8 +817,6 @@ def test_a_token_revoked_on_the_web_page_is_refused_by_the_api(world: World) -> 
 
 def test_an_account_cannot_revoke_another_accounts_token(world: World) -> None:
     sign_in(world.client, "ben@example.org")
-    from b12.adapters.api import tokens_of
-
     (anas,) = tokens_of(world.new_uow(), world.accounts["ana"])
 
     answer = world.client.post(
@@ -852,8 +843,6 @@ def test_revoking_on_the_page_needs_the_csrf_token(world: World) -> None:
 
 
 def test_token_ids_are_unguessable_uuids(world: World) -> None:
-    from b12.adapters.api import tokens_of
-
     (token,) = tokens_of(world.new_uow(), world.accounts["ben"])
 
     assert uuid.UUID(hex=token.id).version == 4

@@ -1238,7 +1238,7 @@ clinician the patients they look after. Anything else answers 404, as does somet
 **Errors** are `application/problem+json` (RFC 9457). `type` is `about:blank` for a plain HTTP error, or one of
 `tag:b12.example.org,2026:problem:malformed-json` (400), `…:invalid-request` (422: the request breaks its
 documented shape or the case format) and `…:refused` (422: b12's rules refuse it). `errors` lists each problem
-with the `field` it concerns (`labs[0].unit`, `case.patient.sex`, `limit`).
+with the `field` it concerns (`labs[0].unit`, `case.patient.sex`, `limit`). A body over 1 MB is refused (413).
 
 **Lists** are pages: `limit` (1–100, default 20) and `offset`, with `total` and a `next` link (null on the last
 page). Numbers are JSON numbers (`false` and `"1"` are not numbers), dates `YYYY-MM-DD`, times RFC 3339.

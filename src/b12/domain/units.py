@@ -381,6 +381,7 @@ def _incompatibility(source: Unit, target: Unit) -> str:
     return reason
 
 
+@functools.lru_cache(maxsize=4096)  # a plan converts the same few values again and again (bench/api.py)
 def _exact(value: float) -> Fraction:
     """The decimal that ``value`` prints as: 0.1 -> 1/10, 1e-06 -> 1/1000000 (exact for typed values)."""
     return Fraction(repr(float(value)))
