@@ -56,7 +56,7 @@ from b12.domain.tracking import (
     course_status,
     normalise_lab,
 )
-from b12.domain.units import Strength, Syringe, parse_strength, parse_syringe
+from b12.domain.units import Strength, Syringe, parse_strength, parse_syringe, quantity
 from b12.ports import Clock, UnitOfWork
 
 __all__ = [
@@ -380,7 +380,11 @@ def record_dose(
         elif isinstance(dose, bool) or not math.isfinite(dose) or dose <= 0:
             raise CaseError("dose", "enter the dose given, above 0 mg")
         else:
-            dose_mg = float(dose)
+            # The units vocabulary's sanity bounds apply to a number in mg as to typed text (no 1e300 mg dose).
+            try:
+                dose_mg = quantity(float(dose), "mg").value
+            except UnitError as error:
+                raise CaseError("dose", str(error)) from None
         phase = next((p for p in current.phases if due is not None and p.name == due.phase), current.phases[-1])
         given = DoseGiven(
             id=_new_id(),

@@ -54,7 +54,8 @@ with warnings.catch_warnings():
     )
     from fastapi.testclient import TestClient
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "interop" / "examples"
+# Copies of ../shared/interop/examples, kept in the repository so the tests never depend on a folder beside it.
+EXAMPLES = Path(__file__).resolve().parents[1] / "vectors" / "cds"
 SERVER = "https://ehr.example.org/fhir"
 TOKEN = "opaque-token-123"
 HOOK_INSTANCE = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"

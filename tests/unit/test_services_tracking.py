@@ -257,6 +257,7 @@ def test_a_dose_typed_in_ml_or_units_is_converted_with_the_course_strength(
         pytest.param({"dose": "1000 IU"}, "dose", id="iu"),
         pytest.param({"dose": "two"}, "dose", id="unreadable"),
         pytest.param({"dose": -1.0}, "dose", id="negative"),
+        pytest.param({"dose": 1e300}, "dose", id="absurd-number-of-mg"),
         pytest.param({"site": "x" * 101}, "site", id="site-too-long"),
     ],
 )
