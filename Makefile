@@ -43,7 +43,12 @@ check: install  ## lint, format check, mypy strict
 
 bench: install  ## benchmarks that print ratios measured side by side
 	$(BIN)/python bench/cli_startup.py
+	$(BIN)/python bench/triage.py  # 10,000,000 rows: triage vs a bare DuckDB scan and vs pandas
 	$(BIN)/python bench/api.py  # needs wrk (apt-get install -y wrk) for its load; else a Python fallback
+
+.PHONY: bench-large
+bench-large: install  ## the triage bench plus 100,000,000 rows out of core (~15 min, ~1 GB of disk in bench/out)
+	$(BIN)/python bench/triage.py --large
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,6 +9,7 @@ definitions the core leaves to the triage (which injection counts as "the last",
 from __future__ import annotations
 
 import csv
+import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,14 +18,19 @@ from pathlib import Path
 
 from dateutil.relativedelta import relativedelta
 
-from b12.adapters.triage.rules import RuleData, rule_data
+from b12.adapters.triage.rules import EPOCH, LATEST_DATE, MAX_MICRO, RuleData, rule_data
 from b12.adapters.triage.vocabulary import conversions, name_key
 from b12.domain.analytes import LOINC, Analyte
 from b12.domain.case import Case, Cause, LabResult, Patient, Sex, Symptom, TreatmentHistory
 from b12.domain.errors import UnitError
 from b12.domain.guidelines import load_guideline
 from b12.domain.guidelines.thresholds import load_threshold_set
-from b12.domain.labs import Interpretation, interpret
+from b12.domain.labs import (
+    STABLER_HCY_NORMAL_BELOW_UMOL_L,
+    STABLER_MMA_NORMAL_BELOW_NMOL_L,
+    Interpretation,
+    interpret,
+)
 from b12.domain.units import parse_unit
 
 # The finding codes the triage computes (labs has a few more: threshold_set_note, low_potassium).
@@ -51,7 +57,53 @@ FLAG_ALERTS = {
     "strong_features_not_confirmed": "DX-DISCORD",
 }
 _B12 = (Analyte.B12_TOTAL, Analyte.B12_ACTIVE)
+
+# Hand-written edge cases (tests/adapters/test_triage.py reads what each patient shows; tests/e2e runs them
+# on both engines): units, boundaries, a recent injection, rejects of every kind, a duplicate patient row.
+OBSERVATIONS = """\
+patient_id,date,code,test,value,unit,upper_limit
+P1,2024-01-02,2132-9,,150,ng/L,
+P1,2023-06-01,,Vitamin B12,400,pg/mL,
+P1,2024-01-02,,Haemoglobin,11.5,g/dL,
+P1,2024-01-02,787-2,,104,fL,
+P2,2024-02-03,14685-2,,200,pmol/L,
+P2,2024-02-03,,MMA,0.5,µmol/L,0.4
+P3,2024-02-03,,holoTC,30,PMOL/L,
+,2024-02-03,,B12,30,ng/L,
+P4,2024-02-03,,B12,<50,ng/L,
+P4,2024-02-03,,B12,50,IU/L,
+P4,2024-02-03,,Glucose,5,mmol/L,
+P4,2024-02-30,,B12,500,ng/L,
+P5,2024-03-01,,Folate,2.5,ng/mL,
+P7,2024-03-01,,B12,132.9,pmol / L,
+P8,2024-03-01,,B12,180,pg/mL,
+P9,2024-03-01,,B12,350.5,ng/L,
+P10,2024-03-01,,Active B12,25,pmol/L,
+P11,2024-03-01,,MCV,90,g/L,
+P12,1850-01-01,,B12,300,ng/L,
+P12,2024-03-01,,B12,3000000,ng/L,
+P13,2024-03-01,,MMA,500,nmol/L,600
+P13,2024-03-01,,MMA,0.5,µmol/L,0.4
+P14,2024-03-01,,Active B12,30.12345678,pmol/L,
+"""
+ADMINISTRATIONS = """\
+patient_id,date,dose
+P2,2024-01-25,1 mg
+P5,2023-01-01,1 mg
+P6,2023-06-01,1 mg
+,2023-06-01,1 mg
+P6,2024-07-01,1 mg
+"""
+PATIENTS = """\
+patient_id,sex,pregnant,causes,symptoms
+P1,M,no,autoimmune_gastritis,paraesthesia;fatigue
+P2,F,no,,fatigue
+P3,F,yes,nitrous oxide,
+P3,F,yes,nitrous oxide,
+"""
+NORMAL_BELOW = {Analyte.MMA: STABLER_MMA_NORMAL_BELOW_NMOL_L, Analyte.HOMOCYSTEINE: STABLER_HCY_NORMAL_BELOW_UMOL_L}
 SYNTH_AS_OF = date(2026, 1, 1)
+EDGE_AS_OF = date(2024, 6, 1)  # the as-of date of the hand-written edge cases
 
 
 def _names() -> dict[str, Analyte]:
@@ -74,6 +126,13 @@ class Row:
     date: date
     upper: float | None
     normalised: float
+    rank: int  # the unit's order among the analyte's units (vocabulary.conversions)
+    raised: bool  # above the row's upper limit, else the published normal (MMA and homocysteine only)
+
+    @property
+    def order(self) -> tuple[int, float, int, bool]:
+        """The triage's order (docs/triage.md): latest date, lowest value, the unit's rank, not raised."""
+        return (-self.date.toordinal(), self.normalised, self.rank, self.raised)
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -99,11 +158,17 @@ def accepted_rows(path: Path, data: RuleData) -> dict[str, list[Row]]:
         except (ValueError, UnitError):
             continue
         conversion = plan.get((analyte, unit.symbol))
-        if conversion is None or not value > 0:
+        if conversion is None or not (value > 0 and math.isfinite(value)):
             continue
+        # Normalised values are kept to 6 decimals, and the triage reads values and dates within its key.
+        micro = math.floor(min(value * conversion.factor * 1_000_000, MAX_MICRO + 1) + 0.5)
+        if not (1 <= micro <= MAX_MICRO and EPOCH <= when <= LATEST_DATE):
+            continue
+        normalised = micro / 1_000_000
         upper = float(raw["upper_limit"]) if raw.get("upper_limit") else None
-        normalised = value if conversion.same_unit else round(value * conversion.factor, 6)
-        rows[patient].append(Row(analyte, value, unit.symbol, when, upper, normalised))
+        normal = NORMAL_BELOW.get(analyte)
+        raised = normal is not None and (value > upper if upper is not None else normalised >= normal)
+        rows[patient].append(Row(analyte, value, unit.symbol, when, upper, normalised, conversion.rank, raised))
     return rows
 
 
@@ -128,7 +193,7 @@ def latest(rows: list[Row], analyte: Analyte) -> Row | None:
     mine = [r for r in rows if r.analyte is analyte]
     if not mine:
         return None
-    return sorted(mine, key=lambda r: (-r.date.toordinal(), r.normalised, r.value, r.unit))[0]
+    return min(mine, key=lambda r: r.order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +229,8 @@ def interpret_patient(
     sex = Sex.MALE if sex_text in ("m", "male") else Sex.FEMALE
     pregnant = attrs.get("pregnant", "").strip().lower() in ("true", "yes", "y", "1", "t")
     long_term = attrs.get("long_term_replacement", "").strip().lower() in ("true", "yes", "y", "1", "t")
-    # The Case picks the first latest result in list order: list the lowest value first, as the triage does.
-    ordered = sorted(rows, key=lambda r: (r.normalised, r.value, r.unit))
+    # The Case picks the first latest result in list order: list them in the triage's order.
+    ordered = sorted(rows, key=lambda r: r.order)
     case = Case(
         guideline="uk",
         start=as_of,

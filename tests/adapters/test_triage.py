@@ -18,51 +18,16 @@ from typer.testing import CliRunner
 
 import triage_oracle as oracle
 from b12.adapters.cli.triage_cli import register
-from b12.adapters.triage import TriageOptions, run_triage
+from b12.adapters.triage import TriageOptions, rules, run_triage
 from b12.adapters.triage.synth import synthesise
 from b12.adapters.triage.vocabulary import analyte_table, conversions, unit_table
 from b12.domain.guidelines.thresholds import load_threshold_set
 from b12.domain.units import convert, parse_unit
 
-AS_OF = date(2024, 6, 1)
+AS_OF = oracle.EDGE_AS_OF
 SYNTH_AS_OF = oracle.SYNTH_AS_OF
 
-OBSERVATIONS = """\
-patient_id,date,code,test,value,unit,upper_limit
-P1,2024-01-02,2132-9,,150,ng/L,
-P1,2023-06-01,,Vitamin B12,400,pg/mL,
-P1,2024-01-02,,Haemoglobin,11.5,g/dL,
-P1,2024-01-02,787-2,,104,fL,
-P2,2024-02-03,14685-2,,200,pmol/L,
-P2,2024-02-03,,MMA,0.5,µmol/L,0.4
-P3,2024-02-03,,holoTC,30,PMOL/L,
-,2024-02-03,,B12,30,ng/L,
-P4,2024-02-03,,B12,<50,ng/L,
-P4,2024-02-03,,B12,50,IU/L,
-P4,2024-02-03,,Glucose,5,mmol/L,
-P4,2024-02-30,,B12,500,ng/L,
-P5,2024-03-01,,Folate,2.5,ng/mL,
-P7,2024-03-01,,B12,132.9,pmol / L,
-P8,2024-03-01,,B12,180,pg/mL,
-P9,2024-03-01,,B12,350.5,ng/L,
-P10,2024-03-01,,Active B12,25,pmol/L,
-P11,2024-03-01,,MCV,90,g/L,
-"""
-ADMINISTRATIONS = """\
-patient_id,date,dose
-P2,2024-01-25,1 mg
-P5,2023-01-01,1 mg
-P6,2023-06-01,1 mg
-,2023-06-01,1 mg
-P6,2024-07-01,1 mg
-"""
-PATIENTS = """\
-patient_id,sex,pregnant,causes,symptoms
-P1,M,no,autoimmune_gastritis,paraesthesia;fatigue
-P2,F,no,,fatigue
-P3,F,yes,nitrous oxide,
-P3,F,yes,nitrous oxide,
-"""
+OBSERVATIONS, ADMINISTRATIONS, PATIENTS = oracle.OBSERVATIONS, oracle.ADMINISTRATIONS, oracle.PATIENTS
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -185,17 +150,54 @@ def test_every_unreadable_row_is_written_to_the_rejects_file_with_its_reason(
     assert reasons == [
         ("administrations", "administration dated after --as-of"),
         ("administrations", "missing patient id"),
+        ("observations", "date before 1900-01-01 or after 2199-12-31"),
         ("observations", "missing or unreadable date"),
         ("observations", "missing patient id"),
         ("observations", "non-numeric value"),
         ("observations", "unit cannot be converted for this test"),
         ("observations", "unknown test"),
         ("observations", "unknown unit"),
+        ("observations", "value too large"),
         ("patients", "duplicate patient id"),
     ]
     summary = small["summary"]["value"]
     assert summary.rejected == len(rows)  # type: ignore[attr-defined]
     assert summary.observations_read == OBSERVATIONS.count("\n") - 1  # type: ignore[attr-defined]
+
+
+def test_dates_and_values_beyond_what_the_triage_reads_are_rejected_not_clipped(
+    small: dict[str, dict[str, object]],
+) -> None:
+    # The sort key holds dates 1900-2199 and values up to 2,199,023 (rules.MAX_MICRO millionths).
+    p12 = small["patients"]["P12"]
+    assert isinstance(p12, dict)
+    assert (p12["status"], p12["results"], p12["rejected_rows"]) == ("not_assessable", 0, 2)
+    assert rules.VALUE_OUT_OF_RANGE_TEXT in rules.Reason.VALUE_OUT_OF_RANGE
+
+
+def test_on_the_same_date_and_value_the_smaller_number_as_reported_is_the_latest_result(
+    small: dict[str, dict[str, object]],
+) -> None:
+    # 0.5 µmol/L (above its lab's 0.4) and 500 nmol/L (below its lab's 600) on one day: both 500 nmol/L; the
+    # one reported with the larger factor (µmol/L, the smaller number) is the latest result, as before.
+    p13 = small["patients"]["P13"]
+    assert isinstance(p13, dict)
+    assert (p13["mma_value"], p13["mma_unit"]) == (500, "nmol/L")
+    assert "raised_mma:DX-MMA" in str(p13["findings"])
+
+
+def test_normalised_values_are_kept_to_six_decimals(small: dict[str, dict[str, object]]) -> None:
+    p14 = small["patients"]["P14"]
+    assert isinstance(p14, dict)
+    assert p14["b12_active_value"] == 30.123457
+
+
+def test_every_output_column_is_optional_in_the_parquet_schema(tmp_path: Path) -> None:
+    # DuckDB marks a column REQUIRED when it holds no NULL; the file's schema must not change with the data.
+    source = _write(tmp_path, "obs.csv", "patient,date,test,value,unit\nA,2024-01-01,B12,700,pmol/L\n")
+    result = run_triage(TriageOptions(source, tmp_path / "out.parquet", AS_OF))
+    assert all(field.nullable for field in pq.read_schema(result.out))
+    assert pq.read_schema(result.out).remove_metadata() == rules.OUTPUT_SCHEMA
 
 
 def test_a_local_lab_set_without_a_pmol_per_l_scale_converts_and_says_so(tmp_path: Path) -> None:
@@ -365,7 +367,7 @@ def test_a_required_column_missing_is_a_usage_error_naming_it(tmp_path: Path) ->
     assert "no column for unit" in result.output
 
 
-def test_neither_importing_b12_nor_the_triage_command_imports_pyspark(tmp_path: Path) -> None:
+def test_neither_importing_b12_nor_the_triage_command_imports_pyspark_or_pandas(tmp_path: Path) -> None:
     source = _write(tmp_path, "obs.csv", OBSERVATIONS)
     code = (
         "import sys, b12, b12.adapters.cli.triage_cli\n"
@@ -374,5 +376,6 @@ def test_neither_importing_b12_nor_the_triage_command_imports_pyspark(tmp_path: 
         "from b12.adapters.triage import TriageOptions, run_triage\n"
         f"run_triage(TriageOptions(Path({str(source)!r}), Path({str(tmp_path / 'o.csv')!r}), date(2024, 6, 1)))\n"
         "assert 'pyspark' not in sys.modules\n"
+        "assert 'pandas' not in sys.modules, 'pandas imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -3,12 +3,14 @@ and both agree with the core's single-patient interpretation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
+import triage_oracle as oracle
 from b12.adapters.triage import TriageOptions, TriageResult, run_triage
 from b12.adapters.triage.engines import SparkEngine
 from b12.adapters.triage.synth import synthesise
@@ -34,6 +36,33 @@ def _run(paths: dict[str, Path], engine: str, spark: Any = None) -> TriageResult
     if spark is None:
         return run_triage(options)
     return run_triage(options, engine=SparkEngine(session=spark))
+
+
+def _same_files(duck: TriageResult, sparked: TriageResult) -> None:
+    tables = [pq.read_table(r.out).sort_by("patient_id") for r in (duck, sparked)]
+    assert tables[0].schema == tables[1].schema
+    assert tables[0].equals(tables[1])
+    rejects = [pq.read_table(r.rejects) for r in (duck, sparked)]
+    order = [(name, "ascending") for name in rejects[0].column_names]
+    assert rejects[0].sort_by(order).equals(rejects[1].sort_by(order))
+    assert duck.summary == sparked.summary
+
+
+def test_the_hand_written_edge_cases_and_their_rejects_are_the_same_on_both_engines(tmp_path: Path, spark: Any) -> None:
+    paths = {"obs": tmp_path / "obs.csv", "adm": tmp_path / "adm.csv", "pat": tmp_path / "patients.csv"}
+    for key, text in (("obs", oracle.OBSERVATIONS), ("adm", oracle.ADMINISTRATIONS), ("pat", oracle.PATIENTS)):
+        paths[key].write_text(text, encoding="utf-8")
+    options = TriageOptions(
+        paths["obs"],
+        tmp_path / "duckdb.parquet",
+        oracle.EDGE_AS_OF,
+        administrations=paths["adm"],
+        patients=paths["pat"],
+    )
+    duck = run_triage(options)
+    sparked = run_triage(replace(options, out=tmp_path / "spark.parquet"), engine=SparkEngine(session=spark))
+    assert duck.summary.rejected > 10
+    _same_files(duck, sparked)
 
 
 def test_duckdb_and_spark_give_identical_per_patient_results(extract: dict[str, Path], spark: Any) -> None:

@@ -1,11 +1,12 @@
 """The two engines that run the triage expression: DuckDB (default) and PySpark (optional extra).
 
 An engine reads files into ibis tables, registers small Arrow tables, materialises an intermediate
-result, and streams a result out as Arrow record batches. Everything clinical is in ``rules.py``; this
+result, and writes a result to a Parquet or CSV file. Everything clinical is in ``rules.py``; this
 module only moves data.
 
 - DuckDB runs embedded and out of core: ``memory_limit`` caps its memory and ``temp_directory`` is
-  where it spills (both set on every connection).
+  where it spills (both set on every connection). Results are written by DuckDB itself (``COPY``), never
+  through Python.
 - Spark runs in a local session (``local[*]``), or on an existing cluster through Spark Connect
   (``SparkSession.builder.remote(url)``). Results come back as Arrow (``DataFrame.toArrow``), never
   through pandas. ``pyspark`` is imported only here, and only when the Spark engine is chosen.
@@ -18,12 +19,15 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ibis
 import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from b12.domain.errors import B12Error
 
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 
 ENGINES = ("duckdb", "spark")
 _names = itertools.count()
+T = TypeVar("T")
 
 
 class EngineError(B12Error, RuntimeError):
@@ -64,11 +69,28 @@ class Engine(ABC):
     def stage(self, expr: ir.Table, name: str) -> ir.Table:
         """Materialise ``expr`` once, so that later steps read it rather than recompute it."""
 
-    @abstractmethod
-    def batches(self, expr: ir.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]: ...
+    def stage_while(self, expr: ir.Table, name: str, prepare: Callable[[ir.Table], T]) -> tuple[ir.Table, T]:
+        """:meth:`stage`, and ``prepare(table)``: Python work (building and compiling what reads the table)
+        that an engine may do while it materialises the table; here one after the other."""
+        table = self.stage(expr, name)
+        return table, prepare(table)
 
-    def to_arrow(self, expr: ir.Table, schema: pa.Schema) -> pa.Table:
-        return pa.Table.from_batches(list(self.batches(expr, schema)), schema=schema)
+    def compile(self, expr: ir.Table) -> str:
+        """The SQL of ``expr`` for this engine."""
+        return str(self.con.compile(expr))
+
+    def _sql(self, query: ir.Table | str) -> str:
+        return query if isinstance(query, str) else self.compile(query)
+
+    @abstractmethod
+    def batches(self, query: ir.Table | str, schema: pa.Schema) -> Iterator[pa.RecordBatch]: ...
+
+    def to_arrow(self, query: ir.Table | str, schema: pa.Schema) -> pa.Table:
+        return pa.Table.from_batches(list(self.batches(query, schema)), schema=schema)
+
+    def write(self, query: ir.Table | str, schema: pa.Schema, path: Path, fmt: str) -> None:
+        """Write ``query`` as one Parquet or CSV file (written beside, then moved into place)."""
+        write_batches(self.batches(query, schema), schema, path, fmt)
 
     @abstractmethod
     def close(self) -> None: ...
@@ -78,6 +100,20 @@ class Engine(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: Path, fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    if fmt == "parquet":
+        with pq.ParquetWriter(partial, schema, compression="zstd") as parquet:
+            for batch in batches:
+                parquet.write_batch(batch)
+    else:
+        with pacsv.CSVWriter(partial, schema) as csv:
+            for batch in batches:
+                csv.write_batch(batch)
+    partial.replace(path)
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -104,6 +140,7 @@ class DuckDBEngine(Engine):
             config["threads"] = threads
         self.con = ibis.duckdb.connect(**config)
         self._raw = self.con.con
+        self._execute("SET enable_progress_bar = false")  # the CLI shows its own
 
     def _execute(self, sql: str) -> None:
         self._raw.execute(sql).fetchall()  # duckdb 2.0: always consume a result before the next statement
@@ -137,16 +174,40 @@ class DuckDBEngine(Engine):
         return self._table(name)
 
     def from_duckdb_sql(self, sql: str, name: str) -> ir.Table:
-        return self._view(sql, name)
+        # Materialised: the FHIR JSON is parsed once, not on every pass over the rows.
+        table = _name(name)
+        self._execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+        return self._table(table)
 
     def stage(self, expr: ir.Table, name: str) -> ir.Table:
         self._execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {self.con.compile(expr)}")
         return self._table(name)
 
-    def batches(self, expr: ir.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        reader = self._raw.sql(self.con.compile(expr)).to_arrow_reader(1_000_000)
+    def stage_while(self, expr: ir.Table, name: str, prepare: Callable[[ir.Table], T]) -> tuple[ir.Table, T]:
+        # DuckDB releases the GIL while it runs a statement, so ibis builds and compiles the next queries
+        # meanwhile, against a table of the same name and schema.
+        placeholder = ibis.table(expr.schema(), name=name)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            staging = pool.submit(self.stage, expr, name)
+            prepared = prepare(placeholder)
+            return staging.result(), prepared
+
+    def batches(self, query: ir.Table | str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        reader = self._raw.sql(self._sql(query)).to_arrow_reader(1_000_000)
         for batch in reader:
             yield _cast(batch, schema)
+
+    def write(self, query: ir.Table | str, schema: pa.Schema, path: Path, fmt: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        # Each column is cast to ``schema``'s type (ibis omits a cast it deems a no-op, such as a literal 0 to
+        # int64, which DuckDB types INTEGER), and kept optional: DuckDB writes a Parquet column as REQUIRED
+        # when its statistics show no NULL, so that the schema would change with the data.
+        columns = ", ".join(_written(field) for field in schema)
+        options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
+        sql = f"SELECT {columns} FROM ({self._sql(query)})"
+        self._execute(f"COPY ({sql}) TO {_quote(partial)} ({options})")
+        partial.replace(path)
 
     def close(self) -> None:
         self.con.disconnect()
@@ -165,6 +226,19 @@ def default_memory_limit() -> str:
 
 def _quote(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _written(field: pa.Field) -> str:
+    from ibis.backends.sql.datatypes import DuckDBType
+    from ibis.formats.pyarrow import PyArrowType
+
+    name = _identifier(field.name)
+    sql_type = DuckDBType.to_string(PyArrowType.to_ibis(field.type))
+    return f"CAST(CASE WHEN {name} IS NOT NULL THEN {name} END AS {sql_type}) AS {name}"
 
 
 class SparkEngine(Engine):
@@ -209,8 +283,8 @@ class SparkEngine(Engine):
         self._cached.append(frame)
         return self._view(frame, name)
 
-    def batches(self, expr: ir.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        table = self.session.sql(self.con.compile(expr)).toArrow()
+    def batches(self, query: ir.Table | str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        table = self.session.sql(self._sql(query)).toArrow()
         for batch in table.to_batches():
             yield _cast(batch, schema)
 

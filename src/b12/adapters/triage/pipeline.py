@@ -8,14 +8,11 @@ optional callback, which the CLI turns into a Rich progress bar. The as-of date 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from b12.adapters.triage import readers, rules, vocabulary
 from b12.adapters.triage.engines import Engine, make_engine
@@ -23,6 +20,9 @@ from b12.adapters.triage.report import Summary, summarise
 from b12.domain.errors import B12Error
 from b12.domain.guidelines import load_guideline
 from b12.domain.guidelines.thresholds import ThresholdSet, load_threshold_set
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
 
 STAGES = ("read", "normalise", "classify", "write")
 OUTPUT_FORMATS = ("parquet", "csv")
@@ -110,24 +110,31 @@ def run_triage(
             analytes = active.register("b12_analytes", vocabulary.analyte_table())
             conversions = active.register("b12_conversions", vocabulary.conversion_table(thresholds))
         with clock("normalise"):
-            obs = active.stage(rules.normalise_observations(raw, units, analytes, conversions), "b12_observations")
-            admin = (
-                active.stage(rules.normalise_administrations(raw_admin, options.as_of), "b12_administrations")
-                if raw_admin is not None
-                else None
-            )
-            attr = active.stage(rules.normalise_attributes(raw_attr), "b12_patients") if raw_attr is not None else None
+            # Text inputs are parsed once; a Parquet file is read again on each pass (its spellings, the
+            # per-patient pass) rather than copied.
+            if readers.file_format(options.input) == "csv":
+                raw = active.stage(raw, "b12_raw_observations")
+            seen = active.stage(rules.spellings(raw), "b12_spellings")
+            resolved = active.stage(rules.resolve_spellings(seen, units, analytes, conversions), "b12_resolved")
+            obs = rules.observations(raw, resolved)
+            admin = rules.normalise_administrations(raw_admin, options.as_of) if raw_admin is not None else None
+            attr = None
+            if raw_attr is not None:
+                seen_attr = active.stage(rules.attribute_spellings(raw_attr), "b12_attribute_spellings")
+                resolved_attr = active.stage(rules.resolve_attribute_spellings(seen_attr), "b12_attributes_resolved")
+                attr = active.stage(rules.normalise_attributes(raw_attr, resolved_attr), "b12_attributes")
         with clock("classify"):
-            patients = active.stage(rules.triage(obs, admin, attr, data), "b12_triage")
+
+            def queries(patients: ir.Table) -> tuple[str, str]:
+                # The two queries that read the per-patient table, compiled while the engine makes it.
+                triaged = active.compile(rules.triage(patients, admin, attr, data))
+                return triaged, active.compile(rules.rejects(patients, admin, attr, options.as_of))
+
+            _, (triaged, rejects) = active.stage_while(rules.patients(obs), "b12_per_patient", queries)
         with clock("write"):
-            _write(active.batches(patients, rules.OUTPUT_SCHEMA), rules.OUTPUT_SCHEMA, options.out, fmt)
+            active.write(triaged, rules.OUTPUT_SCHEMA, options.out, fmt)
             rejects_path = options.rejects_path
-            _write(
-                active.batches(rules.rejects(obs, admin, attr), rules.REJECT_SCHEMA),
-                rules.REJECT_SCHEMA,
-                rejects_path,
-                fmt,
-            )
+            active.write(rejects, rules.REJECT_SCHEMA, rejects_path, fmt)
     finally:
         if owned:
             active.close()
@@ -166,18 +173,3 @@ class _Stage:
 
     def __exit__(self, *exc: object) -> None:
         self.clock.timings[self.stage] = time.perf_counter() - self.start
-
-
-def _write(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: Path, fmt: str) -> None:
-    """Write batches as one Parquet or CSV file (written beside, then moved into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    if fmt == "parquet":
-        with pq.ParquetWriter(partial, schema, compression="zstd") as parquet:
-            for batch in batches:
-                parquet.write_batch(batch)
-    else:
-        with pacsv.CSVWriter(partial, schema) as csv:
-            for batch in batches:
-                csv.write_batch(batch)
-    partial.replace(path)

@@ -1,16 +1,21 @@
 """The triage, written once as ibis expressions that run unchanged on DuckDB and on PySpark.
 
-Three steps, each a pure function of ibis tables (no engine is named here):
+Pure functions of ibis tables (no engine is named here); ``pipeline.py`` materialises the few small
+results that are read twice:
 
-- :func:`normalise_observations`, :func:`normalise_administrations`, :func:`normalise_attributes` read
-  the raw text columns (``readers.py``) into typed rows: the unit is matched against the unit vocabulary
-  of ``units.toml`` and the value converted with its factors (``vocabulary.py``), and every row that
-  cannot be read gets a ``reason``: such rows are written to the rejects file, never dropped.
-- :func:`triage` takes each patient's latest result per analyte, bands B12 against the threshold set
-  (CASE expressions generated from the set's intervals, bounds and closedness as written in its file),
-  and derives status, findings, next tests, flags, a priority and one suggested action, each citing a
-  rule ID.
-- :func:`rejects` gathers the rows that could not be read, with their reason.
+- :func:`spellings` and :func:`resolve_spellings`: the distinct (code, test, unit) spellings of the
+  extract, a few dozen, matched against the unit vocabulary of ``units.toml``, the LOINC codes and the
+  test names, with the conversion factor of ``units.toml`` (``vocabulary.py``). Rows are never matched
+  one by one: they are joined to this small table.
+- :func:`observations` types each raw row (date, value, upper limit), joins its spelling and packs what
+  the triage needs of it into one sortable 64-bit key; :func:`patients` reduces the rows to one per
+  patient in a single GROUP BY (the latest result of each test is the smallest key) and decodes it.
+  :func:`normalise_administrations` and :func:`normalise_attributes` read the other two inputs.
+- :func:`triage` bands B12 against the threshold set (CASE expressions generated from the set's
+  intervals, bounds and closedness as written in its file) on the per-patient rows, and derives status,
+  findings, next tests, flags, a priority and one suggested action, each citing a rule ID.
+- :func:`rejects` gathers the rows that could not be read, with their reason: they are written to the
+  rejects file, never dropped.
 
 The definitions follow :func:`b12.domain.labs.interpret` for one patient (the tests check a sample of
 patients against it): the latest result per analyte; a B12 sample taken 0–14 days after the last
@@ -30,7 +35,8 @@ import ibis.expr.types as ir
 import pyarrow as pa
 from dateutil.relativedelta import relativedelta
 
-from b12.adapters.triage.vocabulary import B12_ANALYTES, NAME_SEPARATOR_PATTERN, UNIT_SPACE_PATTERN
+from b12.adapters.triage import vocabulary
+from b12.adapters.triage.vocabulary import ANALYTE_INDEX, B12_ANALYTES, NAME_SEPARATOR_PATTERN, UNIT_SPACE_PATTERN
 from b12.domain.analytes import Analyte
 from b12.domain.case import NEUROLOGICAL_SYMPTOMS, Cause, Route, Symptom
 from b12.domain.guidelines import Guideline
@@ -80,6 +86,8 @@ class Reason:
     UNKNOWN_UNIT = "unknown unit (not in b12's unit vocabulary)"
     WRONG_UNIT = "unit cannot be converted for this test"
     BAD_DATE = "missing or unreadable date (ISO YYYY-MM-DD expected)"
+    DATE_OUT_OF_RANGE = "date before 1900-01-01 or after 2199-12-31"
+    VALUE_OUT_OF_RANGE = "value too large (above 2,199,023 in the unit it is normalised to)"  # MAX_MICRO
     AFTER_AS_OF = "administration dated after --as-of"
     MALE_PREGNANT = "recorded as male and pregnant"
     DUPLICATE_PATIENT = "duplicate patient id (one row per patient is used)"
@@ -143,115 +151,254 @@ def rule_data(thresholds: ThresholdSet, guideline: Guideline, as_of: date) -> Ru
 
 # --------------------------------------------------------------------------------------------------
 # Normalisation
+#
+# The latest result of each test is found with one GROUP BY patient and one MIN per test over a 63-bit
+# key that sorts rows as the triage orders them and carries what the triage needs of the row:
+#
+#     bit 62 ... 46    45 ............... 5   4 ... 1   0
+#     LAST_DAY - day   value in millionths   rank      flag
+#
+# so the smallest key is the latest date, then the lowest normalised value, then the unit's rank (the
+# larger factor first: the smaller number as reported; then the unit symbol), then flag 0 before 1. The
+# minimum is decoded back into the date, the value (exact: normalised values are kept to 6 decimals),
+# the unit (from the rank) and the flag (above the lab's upper limit or the published normal, for MMA
+# and homocysteine). A window function, or an arg-max of a struct per test, costs 10-20 times more.
+# The same pass collects the rows that cannot be used, with their reason (about 1 in 100 rows).
+
+EPOCH = date(1900, 1, 1)
+DAY_BITS = 17
+RANK_BITS = 4
+FLAG_BITS = 1
+VALUE_BITS = 63 - DAY_BITS - RANK_BITS - FLAG_BITS  # 41
+LAST_DAY = 2**DAY_BITS - 1
+MAX_MICRO = 2**VALUE_BITS - 1
+# The dates and values the key can hold; rows outside are rejected (a year 1850 or a B12 of 3,000,000
+# is a typing mistake in any unit b12 normalises to).
+LATEST_DATE = date(2199, 12, 31)
+VALUE_OUT_OF_RANGE_TEXT = f"{MAX_MICRO // 1_000_000:,}"  # as Reason.VALUE_OUT_OF_RANGE says
+_RANK_SHIFT = FLAG_BITS
+_VALUE_SHIFT = RANK_BITS + FLAG_BITS
+_DAY_SHIFT = VALUE_BITS + RANK_BITS + FLAG_BITS
+
+# Upper limits of normal for the "raised" flag of MMA and homocysteine when the row gives none, in the
+# analyte's report unit ("normal <400 nmol/L", "normal <14 µmol/L" [S51]).
+_NORMAL_BELOW = {Analyte.MMA: STABLER_MMA_NORMAL_BELOW_NMOL_L, Analyte.HOMOCYSTEINE: STABLER_HCY_NORMAL_BELOW_UMOL_L}
+
+
+@ibis.udf.scalar.builtin(name="substr")  # type: ignore[untyped-decorator]
+def _substr(text: str, start: int, length: int) -> str:  # type: ignore[empty-body]
+    """``length`` characters from ``start`` (1-based), by the function both engines call ``substr``.
+
+    ibis's own substring adds a CASE for negative starts, which DuckDB evaluates on every row instead
+    of once per distinct value of a dictionary-encoded column (and DuckDB's ``left`` is no faster)."""
 
 
 def _text(column: ir.Value) -> ir.StringValue:
     """Trimmed text, NULL when empty."""
-    return column.cast("string").strip().nullif("")
+    text = column.cast("string")
+    # Only text that starts or ends with a character up to " " can have white space to strip: the test is
+    # cheap, the strip (a character set) is not, and most rows do not need it.
+    padded = (text < "!") | (text.right(1) < "!")
+    return ibis.ifelse(padded, text.strip(), text).nullif("")
 
 
 def _iso_date(text: ir.StringValue) -> ir.DateValue:
     # "YYYY-MM-DD" at the start, checked with LIKE before the cast, so that both engines read the same
     # strings as dates (each would accept its own lenient forms such as "2024-1-5").
-    return ibis.ifelse(text.like("____-__-__%"), text.substr(0, 10), ibis.null("string")).try_cast("date")
+    return ibis.ifelse(text.like("____-__-__%"), _substr(text, 1, 10), ibis.null("string")).try_cast("date")
 
 
-def normalise_observations(raw: ir.Table, units: ir.Table, analytes: ir.Table, conversions: ir.Table) -> ir.Table:
-    """One typed row per raw row, with ``reason`` set when it cannot be used."""
-    t = raw.select(
-        patient_id=_text(raw.patient_id),
-        raw_date=_text(raw.date),
-        raw_code=_text(raw.code),
-        raw_test=_text(raw.test),
-        raw_value=_text(raw.value),
-        raw_unit=_text(raw.unit),
-        raw_upper=_text(raw.upper_limit),
-        problem=_text(raw.problem) if "problem" in raw.columns else ibis.null("string"),
+def spellings(raw: ir.Table) -> ir.Table:
+    """The distinct (code, test, unit) spellings of the raw rows: a few dozen, however many rows."""
+    return raw.select("code", "test", "unit").distinct()
+
+
+def resolve_spellings(seen: ir.Table, units: ir.Table, analytes: ir.Table, conversions: ir.Table) -> ir.Table:
+    """Each spelling -> analyte, unit symbol and conversion (factor, rank), matched as
+    :func:`b12.domain.units.parse_unit` and the LOINC/name tables do; computed on the small table only."""
+    t = seen.select(
+        code_=seen.code,
+        test_=seen.test,
+        unit_=seen.unit,
+        code_key=_text(seen.code).fill_null(""),
+        test_key=_text(seen.test).fill_null(""),
+        unit_key=_text(seen.unit).fill_null(""),
     )
     t = t.mutate(
-        date=_iso_date(t.raw_date),
-        original_value=t.raw_value.try_cast("float64"),
-        upper=t.raw_upper.try_cast("float64"),
-        unit_key=t.raw_unit.fill_null(""),
-        code_key=t.raw_code.fill_null(""),
-        test_key=t.raw_test.fill_null(""),
+        exact_=t.unit_key.re_replace(UNIT_SPACE_PATTERN, ""),
+        name_=t.test_key.re_replace(NAME_SEPARATOR_PATTERN, " ").strip().lower(),
     )
-    # Units and test names are keyed once per distinct spelling, not once per row.
-    seen_units = t.select("unit_key").distinct()
-    seen_units = seen_units.mutate(exact_=seen_units.unit_key.re_replace(UNIT_SPACE_PATTERN, ""))
-    seen_units = seen_units.mutate(folded_=seen_units.exact_.lower())
+    t = t.mutate(folded_=t.exact_.lower())
     exact = units.filter(units.kind == "exact").select(exact_key_=units.key, exact_symbol=units.symbol)
     folded = units.filter(units.kind == "folded").select(folded_key_=units.key, folded_symbol=units.symbol)
-    seen_units = seen_units.left_join(exact, seen_units.exact_ == exact.exact_key_).left_join(
-        folded, seen_units.folded_ == folded.folded_key_
-    )
-    seen_units = seen_units.select(
-        unit_key_=seen_units.unit_key, symbol=seen_units.exact_symbol.fill_null(seen_units.folded_symbol)
-    ).view()
-    seen_tests = t.select("code_key", "test_key").distinct()
-    seen_tests = seen_tests.mutate(name_=seen_tests.test_key.re_replace(NAME_SEPARATOR_PATTERN, " ").strip().lower())
     by_code = analytes.filter(analytes.kind == "loinc").select(code_key_=analytes.key, code_analyte=analytes.analyte)
     by_name = analytes.filter(analytes.kind == "name").select(name_key_=analytes.key, name_analyte=analytes.analyte)
-    seen_tests = seen_tests.left_join(by_code, seen_tests.code_key == by_code.code_key_).left_join(
-        by_name, seen_tests.name_ == by_name.name_key_
+    t = (
+        t.left_join(exact, t.exact_ == exact.exact_key_)
+        .left_join(folded, t.folded_ == folded.folded_key_)
+        .left_join(by_code, t.code_key == by_code.code_key_)
+        .left_join(by_name, t.name_ == by_name.name_key_)
     )
-    seen_tests = seen_tests.select(
-        code_key_=seen_tests.code_key,
-        test_key_=seen_tests.test_key,
-        analyte=seen_tests.code_analyte.fill_null(seen_tests.name_analyte),
+    t = t.select(
+        "code_",
+        "test_",
+        "unit_",
+        symbol=t.exact_symbol.fill_null(t.folded_symbol),
+        analyte=t.code_analyte.fill_null(t.name_analyte),
     ).view()
-    t = t.view()
-    t = t.left_join(seen_units, t.unit_key == seen_units.unit_key_).left_join(
-        seen_tests, (t.code_key == seen_tests.code_key_) & (t.test_key == seen_tests.test_key_)
-    )
-    t = t.drop("unit_key_", "code_key_", "test_key_")
     c = conversions
-    t = t.view()
     t = t.left_join(c, (t.analyte == c.analyte) & (t.symbol == c.symbol))
-    t = t.mutate(
-        value=ibis.ifelse(t.same_unit, t.original_value, (t.original_value * t.factor).round(6)),
+    normal = ibis.cases(
+        *((t.analyte == analyte.value, limit * 1_000_000) for analyte, limit in _NORMAL_BELOW.items()),
+        else_=ibis.null("float64"),
     )
-    reason = ibis.cases(
+    return t.select(
+        "code_",
+        "test_",
+        "unit_",
+        "analyte",
+        "symbol",
+        analyte_index=t.analyte_index,
+        factor=t.factor,
+        rank_bits=(t["rank"].cast("int64") << _RANK_SHIFT),
+        normal_micro=normal,
+    )
+
+
+def observations(raw: ir.Table, resolved: ir.Table) -> ir.Table:
+    """One typed row per raw row (not materialised): ``ok``, the packed ``key``, and what a reject needs."""
+    # Text is read before the join, where the engine still holds the file's dictionary-encoded columns.
+    t = raw.select(
+        "code",
+        "test",
+        "unit",
+        patient_id=_text(raw.patient_id),
+        raw_date=raw.date,
+        raw_value=raw.value,
+        problem=_text(raw.problem) if "problem" in raw.columns else ibis.null("string"),
+        date=_iso_date(raw.date.strip()),
+        # Both engines' casts to a number ignore surrounding white space and read "" as NULL.
+        original=raw.value.try_cast("float64"),
+        upper=raw.upper_limit.try_cast("float64"),
+    )
+    # The date's part of the key; NULL outside the dates the key can hold.
+    in_range = (t.date >= ibis.date(EPOCH)) & (t.date <= ibis.date(LATEST_DATE))
+    days_back = LAST_DAY - t.date.delta(ibis.date(EPOCH), unit="day").cast("int64")
+    t = t.mutate(day_bits=ibis.ifelse(in_range, days_back << _DAY_SHIFT, ibis.null("int64")))
+    s = resolved
+    t = t.left_join(
+        s,
+        [t.code.identical_to(s.code_), t.test.identical_to(s.test_), t.unit.identical_to(s.unit_)],
+    )
+    t = t.select(
+        "patient_id",
+        "raw_date",
+        "raw_value",
+        "problem",
+        "date",
+        "original",
+        "upper",
+        "day_bits",
+        raw_code=t.code,
+        raw_test=t.test,
+        raw_unit=t.unit,
+        analyte=t.analyte,
+        analyte_index=t.analyte_index,
+        symbol=t.symbol,
+        factor=t.factor,
+        rank_bits=t.rank_bits,
+        normal_micro=t.normal_micro,
+    )
+    # Millionths of the normalised value, rounded half up to 6 decimals as floor(x + 0.5) (the same on both
+    # engines). Clamped to [0, MAX_MICRO + 1] first, so that the cast cannot fail: NaN and infinity (both
+    # engines order NaN above every number) and a NULL value or factor (LEAST skips NULL) give
+    # MAX_MICRO + 1, a value not above zero gives 0, and the row is not ok.
+    scaled = t.original * t.factor * 1_000_000
+    t = t.mutate(micro=(ibis.greatest(ibis.least(scaled, float(MAX_MICRO + 1)), 0.0) + 0.5).floor().cast("int64"))
+    # Each step is computed once and read by the next (an engine does not share a repeated subexpression).
+    t = t.mutate(
+        ok=(
+            t.problem.isnull() & t.patient_id.notnull() & t.day_bits.notnull() & (t.micro >= 1) & (t.micro <= MAX_MICRO)
+        ).fill_null(False),
+        flag=ibis.ifelse(
+            t.normal_micro.notnull(),
+            ibis.ifelse(t.upper.notnull(), t.original > t.upper, t.micro >= t.normal_micro),
+            False,
+        ).fill_null(False),
+    )
+    key = t.day_bits | (t.micro << _VALUE_SHIFT) | t.rank_bits | t.flag.cast("int64")
+    return t.mutate(key=ibis.ifelse(t.ok, key, ibis.null("int64")))
+
+
+def observation_reason(t: ir.Table) -> ir.StringValue:
+    """Why a row of :func:`observations` cannot be used (NULL when it can)."""
+    return ibis.cases(
         (t.problem.notnull(), t.problem),
         (t.patient_id.isnull(), Reason.MISSING_PATIENT),
         (t.analyte.isnull(), Reason.UNKNOWN_TEST),
-        (t.original_value.isnull(), Reason.NON_NUMERIC),
-        (t.original_value.isnan() | t.original_value.isinf() | (t.original_value <= 0), Reason.NOT_POSITIVE),
+        (t.original.isnull(), Reason.NON_NUMERIC),
+        (t.original.isnan() | t.original.isinf() | (t.original <= 0), Reason.NOT_POSITIVE),
         (t.symbol.isnull(), Reason.UNKNOWN_UNIT),
-        (t.target.isnull(), Reason.WRONG_UNIT),
+        (t.factor.isnull(), Reason.WRONG_UNIT),
+        (t.micro < 1, Reason.NOT_POSITIVE),
         (t.date.isnull(), Reason.BAD_DATE),
+        (t.day_bits.isnull(), Reason.DATE_OUT_OF_RANGE),
+        (t.micro > MAX_MICRO, Reason.VALUE_OUT_OF_RANGE),
         else_=ibis.null("string"),
     )
-    return t.select(
-        "patient_id",
-        "date",
-        "analyte",
-        "value",
-        unit=t.target,
-        original_value=t.original_value,
-        original_unit=t.raw_unit,
-        upper=t.upper,
-        scale=t.scale,
-        converted=t.converted,
-        reason=reason,
-        # The text as given is kept for the rejects file only.
-        raw_date=ibis.ifelse(reason.notnull(), t.raw_date, ibis.null("string")),
-        raw_test=ibis.ifelse(reason.notnull(), t.raw_code.fill_null(t.raw_test), ibis.null("string")),
-        raw_value=ibis.ifelse(reason.notnull(), t.raw_value, ibis.null("string")),
-        raw_unit=ibis.ifelse(reason.notnull(), t.raw_unit, ibis.null("string")),
+
+
+_REJECT_FIELDS = ("date", "test", "value", "unit", "reason")
+
+
+def patients(obs: ir.Table) -> ir.Table:
+    """One row per patient id of :func:`observations` (and one for the rows without): rows read and used,
+    the last result date, the smallest key of each reported test, and the rejected rows with their
+    reason; one pass, one hash table."""
+    t = obs
+    # The fields of _REJECT_FIELDS, as an array of text: built for the rejected rows only (a CASE) and
+    # collected for them only (a FILTER). An array rather than a struct: a NULL struct still carries its
+    # fields, so a struct column costs as much on the 99 rows in 100 that are used.
+    reject = ibis.array(
+        [
+            _text(t.raw_date),
+            _text(t.raw_code).fill_null(_text(t.raw_test)),
+            _text(t.raw_value),
+            _text(t.raw_unit),
+            observation_reason(t),
+        ]
     )
+    rejected = ibis.ifelse(t.ok, ibis.null(reject.type()), reject)
+    metrics: dict[str, ir.Value] = {
+        "rows": t.count(),  # rows used: rows - len(rejects)
+        "last_key": t.key.min(),  # the latest result of any test: its date is the last result's
+        "rejects": rejected.collect(where=~t.ok),
+    }
+    for analyte in REPORTED:
+        metrics[f"{analyte.value}_key"] = t.key.min(where=t.analyte_index == ANALYTE_INDEX[analyte])
+    # Rows without a patient id form one group of their own (a filter here would be pushed below the
+    # GROUP BY and cost a second reading of the id): triage() leaves it out, rejects() reads it.
+    return t.group_by("patient_id").aggregate(**metrics)
 
 
 def normalise_administrations(raw: ir.Table, as_of: date) -> ir.Table:
-    t = raw.select(patient_id=_text(raw.patient_id), raw_date=_text(raw.date), raw_dose=_text(raw.dose))
-    t = t.mutate(date=_iso_date(t.raw_date))
-    reason = ibis.cases(
+    """One typed row per administration, ``ok`` when it can be used (not materialised)."""
+    t = raw.select(
+        patient_id=_text(raw.patient_id),
+        raw_date=raw.date,
+        raw_dose=raw.dose,
+        date=_iso_date(raw.date.strip()),
+    )
+    return t.mutate(ok=(t.patient_id.notnull() & (t.date <= ibis.date(as_of))).fill_null(False))
+
+
+def administration_reason(t: ir.Table, as_of: date) -> ir.StringValue:
+    return ibis.cases(
         (t.patient_id.isnull(), Reason.MISSING_PATIENT),
         (t.date.isnull(), Reason.BAD_DATE),
         (t.date > ibis.date(as_of), Reason.AFTER_AS_OF),
         else_=ibis.null("string"),
     )
-    return t.mutate(reason=reason)
 
 
 def _list_text(column: ir.StringValue) -> ir.StringValue:
@@ -260,82 +407,121 @@ def _list_text(column: ir.StringValue) -> ir.StringValue:
     return ibis.literal(";") + squashed.fill_null("") + ibis.literal(";")
 
 
-def normalise_attributes(raw: ir.Table) -> ir.Table:
-    t = raw.select(
-        patient_id=_text(raw.patient_id),
-        raw_sex=_text(raw.sex),
-        raw_pregnant=_text(raw.pregnant),
-        raw_causes=_text(raw.causes),
-        raw_symptoms=_text(raw.symptoms),
-        raw_long_term=_text(raw.long_term_replacement),
+_ATTRIBUTE_TEXT = ("sex", "pregnant", "causes", "symptoms", "long_term_replacement")
+
+
+def attribute_spellings(raw: ir.Table) -> ir.Table:
+    """The distinct (sex, pregnant, causes, symptoms, long-term) spellings of the patient rows."""
+    return raw.select(*_ATTRIBUTE_TEXT).distinct()
+
+
+def resolve_attribute_spellings(seen: ir.Table) -> ir.Table:
+    """Each spelling -> its attributes, and its place in the order that picks one row per patient."""
+    t = seen.select(
+        **{f"{name}_": seen[name] for name in _ATTRIBUTE_TEXT},
+        raw_sex=_text(seen.sex),
+        raw_pregnant=_text(seen.pregnant),
+        raw_causes=_text(seen.causes),
+        raw_symptoms=_text(seen.symptoms),
+        raw_long_term=_text(seen.long_term_replacement),
     )
     sex_text = t.raw_sex.lower()
-    t = t.mutate(
-        sex=ibis.cases((sex_text.isin(["m", "male"]), "male"), (sex_text.isin(["f", "female"]), "female"), else_=None),
-        pregnant=t.raw_pregnant.lower().isin(_TRUE).fill_null(False),
-        long_term=t.raw_long_term.lower().isin(_TRUE).fill_null(False),
-        causes=_list_text(t.raw_causes),
-        symptoms=_list_text(t.raw_symptoms),
-    )
     order = ibis.window(
-        group_by=t.patient_id,
         order_by=[
             t.raw_sex.asc(nulls_first=True),
             t.raw_pregnant.asc(nulls_first=True),
             t.raw_causes.asc(nulls_first=True),
             t.raw_symptoms.asc(nulls_first=True),
             t.raw_long_term.asc(nulls_first=True),
-        ],
+        ]
     )
-    t = t.mutate(copy=ibis.row_number().over(order))
-    reason = ibis.cases(
-        (t.patient_id.isnull(), Reason.MISSING_PATIENT),
-        (t.copy > 0, Reason.DUPLICATE_PATIENT),
-        ((t.sex == "male") & t.pregnant, Reason.MALE_PREGNANT),
-        else_=ibis.null("string"),
+    t = t.mutate(
+        # Spellings equal once trimmed share a place (and their attributes).
+        order=ibis.dense_rank().over(order).cast("int64"),
+        sex=ibis.cases((sex_text.isin(["m", "male"]), "male"), (sex_text.isin(["f", "female"]), "female"), else_=None),
+        pregnant=t.raw_pregnant.lower().isin(_TRUE).fill_null(False),
+        long_term=t.raw_long_term.lower().isin(_TRUE).fill_null(False),
+        causes=_list_text(t.raw_causes),
+        symptoms=_list_text(t.raw_symptoms),
     )
-    return t.mutate(reason=reason).drop("copy")
+
+    def term(column: ir.StringValue, value: str) -> ir.BooleanValue:
+        return column.contains(f";{value};")
+
+    return t.select(
+        *(f"{name}_" for name in _ATTRIBUTE_TEXT),
+        "order",
+        "sex",
+        "pregnant",
+        "long_term",
+        has_symptoms=ibis.or_(*(term(t.symptoms, s.value) for s in Symptom)),
+        neurological=ibis.or_(*(term(t.symptoms, s.value) for s in sorted(NEUROLOGICAL_SYMPTOMS))),
+        nitrous_oxide=term(t.causes, Cause.NITROUS_OXIDE.value),
+        male_pregnant=(t.sex == "male").fill_null(False) & t.pregnant,
+    )
 
 
-def rejects(observations: ir.Table, administrations: ir.Table | None, attributes: ir.Table | None) -> ir.Table:
-    """Every row that could not be used, with its reason and its values as given."""
+def normalise_attributes(raw: ir.Table, resolved: ir.Table) -> ir.Table:
+    """One row per patient id (and one for the rows without): how many rows it has, and the attributes of
+    the first in the order of sex, pregnant, causes, symptoms, long-term (text as given, NULL first)."""
+    s = resolved
+    t = raw.select(*_ATTRIBUTE_TEXT, patient_id=_text(raw.patient_id))
+    t = t.left_join(s, [t[name].identical_to(s[f"{name}_"]) for name in _ATTRIBUTE_TEXT])
+    per_patient = t.group_by("patient_id").aggregate(copies=t.count(), first=t.order.min())
+    by_order = s.select(
+        "order", "sex", "pregnant", "long_term", "has_symptoms", "neurological", "nitrous_oxide", "male_pregnant"
+    ).distinct()
+    joined = per_patient.left_join(by_order, per_patient.first == by_order.order)
+    return joined.drop("first", "order")
+
+
+def _repeated(t: ir.Table, count: ir.IntegerValue, reason: str) -> ir.Table:
+    """``count`` reject rows of source "patients" per row of ``t`` (only rows with ``count`` > 0)."""
+    t = t.mutate(n_=count).filter(lambda r: r.n_ > 0)
+    t = t.select("patient_id", copy_=ibis.range(t.n_).unnest())
+    return t.select(
+        source=ibis.literal("patients"),
+        patient_id=t.patient_id,
+        date=ibis.null("string"),
+        test=ibis.null("string"),
+        value=ibis.null("string"),
+        unit=ibis.null("string"),
+        reason=ibis.literal(reason),
+    )
+
+
+def rejects(patients: ir.Table, administrations: ir.Table | None, attributes: ir.Table | None, as_of: date) -> ir.Table:
+    """Every row that could not be used, with its reason and its values as given (trimmed)."""
+    listed = patients.filter(patients.rejects.length() > 0)
+    listed = listed.select("patient_id", row_=listed.rejects.unnest())
     parts = [
-        observations.filter(observations.reason.notnull()).select(
+        listed.select(
             source=ibis.literal("observations"),
-            patient_id=observations.patient_id,
-            date=observations.raw_date,
-            test=observations.raw_test,
-            value=observations.raw_value,
-            unit=observations.raw_unit,
-            reason=observations.reason,
+            patient_id=listed.patient_id,
+            **{name: listed.row_[i] for i, name in enumerate(_REJECT_FIELDS)},
         )
     ]
     if administrations is not None:
-        a = administrations
+        a = administrations.filter(~administrations.ok)
         parts.append(
-            a.filter(a.reason.notnull()).select(
+            a.select(
                 source=ibis.literal("administrations"),
                 patient_id=a.patient_id,
-                date=a.raw_date,
+                date=_text(a.raw_date),
                 test=ibis.null("string"),
-                value=a.raw_dose,
+                value=_text(a.raw_dose),
                 unit=ibis.null("string"),
-                reason=a.reason,
+                reason=administration_reason(a, as_of),
             )
         )
     if attributes is not None:
         p = attributes
-        parts.append(
-            p.filter(p.reason.notnull()).select(
-                source=ibis.literal("patients"),
-                patient_id=p.patient_id,
-                date=ibis.null("string"),
-                test=ibis.null("string"),
-                value=ibis.null("string"),
-                unit=ibis.null("string"),
-                reason=p.reason,
-            )
-        )
+        known = p.patient_id.notnull()
+        # One row per patient is used: the others are duplicates; the one used is rejected too when it says
+        # male and pregnant; rows without a patient id are all rejected.
+        parts.append(_repeated(p, ibis.ifelse(known, 0, p.copies), Reason.MISSING_PATIENT))
+        parts.append(_repeated(p, ibis.ifelse(known, p.copies - 1, 0), Reason.DUPLICATE_PATIENT))
+        parts.append(_repeated(p, ibis.ifelse(known & p.male_pregnant.fill_null(False), 1, 0), Reason.MALE_PREGNANT))
     result = parts[0]
     for part in parts[1:]:
         result = result.union(part)
@@ -401,162 +587,222 @@ def _later(a: ir.DateValue, b: ir.DateValue) -> ir.DateValue:
     return ibis.cases((a.isnull(), b), (b.isnull(), a), (a >= b, a), else_=b)
 
 
+def _by_rank(
+    rank: ir.IntegerValue | None, present: ir.BooleanValue, values: Sequence[tuple[int, object]], dtype: str
+) -> ir.Value:
+    """A value chosen by the unit's rank: a CASE over the analyte's few units, or a constant when all agree
+    (then ``rank`` may be None; ``present`` says whether there is a result)."""
+    distinct = {value for _, value in values}
+    if len(distinct) == 1:
+        return ibis.ifelse(present, ibis.literal(distinct.pop(), dtype), ibis.null(dtype))
+    assert rank is not None
+    return ibis.cases(*((rank == r, ibis.literal(v, dtype)) for r, v in values), else_=ibis.null(dtype))
+
+
+def _key_date(key: ir.IntegerValue) -> ir.DateValue:
+    # ibis types date + interval as a date, both engines as a timestamp: the casts make the SQL say so.
+    shifted = ibis.date(EPOCH) + (LAST_DAY - (key >> _DAY_SHIFT)).as_interval("D")
+    return shifted.cast("timestamp").cast("date")
+
+
+def _step(t: ir.Table) -> ir.Table:
+    """A step boundary: the columns computed so far are computed once, and read by the next step.
+
+    ibis merges consecutive projections by writing each column's expression into every expression that
+    reads it; a CASE read by ten others is then evaluated ten times per row. A call of a function ibis
+    treats as impure (here COALESCE of a constant, which costs nothing) stops that merge."""
+    return t.mutate(step_=_same(ibis.literal(0, "int64"))).drop("step_")
+
+
+@ibis.udf.scalar.builtin(name="coalesce")  # type: ignore[untyped-decorator]
+def _same(value: int) -> int:  # type: ignore[empty-body]
+    """COALESCE of one value: the value (see :func:`_step`)."""
+
+
+def _decoded(p: ir.Table, data: RuleData) -> ir.Table:
+    """The latest result of each reported test, decoded from its key: date, value, unit, flag, and for
+    B12 the scale's band and whether the value was converted to meet it."""
+    plan = vocabulary.conversions(data.thresholds)
+
+    def choices(analyte: Analyte) -> dict[str, list[tuple[int, object]]]:
+        mine = [c for c in plan if c.analyte is analyte]
+        found: dict[str, list[tuple[int, object]]] = {"unit": [(c.rank, c.target) for c in mine]}
+        if analyte in B12_ANALYTES:
+            found["scale"] = [(c.rank, -1 if c.scale is None else c.scale) for c in mine]
+            found["converted"] = [
+                (c.rank, c.scale is not None and data.thresholds.scales[c.scale].dimension != c.unit.dimension)
+                for c in mine
+            ]
+        return found
+
+    fields: dict[str, ir.Value] = {}
+    for analyte in REPORTED:
+        name = analyte.value
+        k = p[f"{name}_key"]
+        fields[f"{name}_date"] = _key_date(k)
+        fields[f"{name}_value"] = ((k >> _VALUE_SHIFT) & MAX_MICRO).cast("float64") / 1_000_000
+        if any(len({v for _, v in values}) > 1 for values in choices(analyte).values()):
+            fields[f"{name}_rank"] = ((k >> _RANK_SHIFT) & (2**RANK_BITS - 1)).cast("int32")
+        if analyte in _NORMAL_BELOW:
+            fields[f"{name}_flag"] = (k & 1) == 1
+    p = _step(p.mutate(**fields))
+    dtypes = {"unit": "string", "scale": "int32", "converted": "boolean"}
+    by_rank: dict[str, ir.Value] = {}
+    for analyte in REPORTED:
+        name = analyte.value
+        rank = p[f"{name}_rank"] if f"{name}_rank" in p.columns else None
+        present = p[f"{name}_date"].notnull()
+        for field, values in choices(analyte).items():
+            by_rank[f"{name}_{field}"] = _by_rank(rank, present, values, dtypes[field])
+    p = _step(p.mutate(**by_rank))
+    bands = {
+        f"{a.value}_band": _band_cases(data.thresholds, p[f"{a.value}_scale"], p[f"{a.value}_value"])
+        for a in B12_ANALYTES
+    }
+    p = _step(p.mutate(**bands))
+    return p.drop(*(c for c in p.columns if c.endswith(("_rank", "_scale"))))
+
+
 def triage(
-    observations: ir.Table,
+    patients: ir.Table,
     administrations: ir.Table | None,
     attributes: ir.Table | None,
     data: RuleData,
 ) -> ir.Table:
-    """One row per patient: latest results, status, findings, next tests, flags, priority and action."""
-    ts = data.thresholds
-    obs = observations
-    ok = obs.filter(obs.reason.isnull())
-    latest_order = ibis.window(
-        group_by=[ok.patient_id, ok.analyte],
-        order_by=[ok.date.desc(), ok.value.asc(), ok.original_value.asc(), ok.original_unit.asc()],
-    )
-    latest = ok.mutate(rank=ibis.row_number().over(latest_order))
-    latest = latest.filter(latest.rank == 0).drop("rank")
-    latest = latest.mutate(band=_band_cases(ts, latest.scale, latest.value))
+    """One row per patient: latest results, status, findings, next tests, flags, priority and action.
 
-    b12_values = [a.value for a in B12_ANALYTES]
-    if administrations is not None:
-        adm = administrations.filter(administrations.reason.isnull()).select(
-            adm_patient=administrations.patient_id, adm_date=administrations.date
-        )
-        b12 = latest.filter(latest.analyte.isin(b12_values)).select(
-            s_patient=latest.patient_id, s_analyte=latest.analyte, s_date=latest.date
-        )
-        before = b12.left_join(adm, (b12.s_patient == adm.adm_patient) & (adm.adm_date <= b12.s_date))
-        before = before.group_by(["s_patient", "s_analyte", "s_date"]).aggregate(
-            inj_before=before.adm_date.max(), first_before=before.adm_date.min()
-        )
-        recent_limit = before.s_date - ibis.interval(days=RECENT_INJECTION_DAYS)
-        before = before.mutate(
-            recent=(before.inj_before >= recent_limit).fill_null(False),
-            # Established on long-term replacement at the sample: the first injection at least the review
-            # interval before it, and the last one within the longest maintenance interval (docs/triage.md).
-            established=(
-                (before.first_before <= before.s_date - ibis.interval(months=data.established_months))
-                & (before.inj_before >= before.s_date - ibis.interval(months=data.maintenance_months))
-            ).fill_null(False),
-        )
-        before = before.view()
-        latest = latest.left_join(
-            before, (latest.patient_id == before.s_patient) & (latest.analyte == before.s_analyte)
-        ).drop("s_patient", "s_analyte", "s_date", "inj_before", "first_before")
-        latest = latest.mutate(recent=latest.recent.fill_null(False), established=latest.established.fill_null(False))
-    else:
-        latest = latest.mutate(recent=ibis.literal(False), established=ibis.literal(False))
-
-    metrics: dict[str, ir.Value] = {"last_result": latest.date.max()}
-    for analyte in Analyte:
-        where = latest.analyte == analyte.value
-        name = analyte.value
-        metrics[f"{name}_n"] = where.cast("int32").max()
-        if analyte in REPORTED:
-            metrics[f"{name}_value"] = latest.value.max(where=where)
-            metrics[f"{name}_unit"] = latest.unit.max(where=where)
-            metrics[f"{name}_date"] = latest.date.max(where=where)
-            metrics[f"{name}_original"] = latest.original_value.max(where=where)
-            metrics[f"{name}_upper"] = latest.upper.max(where=where)
-        if analyte in B12_ANALYTES:
-            metrics[f"{name}_bandid"] = latest.band.max(where=where)
-            metrics[f"{name}_converted"] = latest.converted.cast("int32").max(where=where)
-            metrics[f"{name}_recent"] = latest.recent.cast("int32").max(where=where)
-            metrics[f"{name}_established"] = latest.established.cast("int32").max(where=where)
-    per_patient = latest.group_by("patient_id").aggregate(**metrics).view()
-
-    counted = obs.filter(obs.patient_id.notnull())
-    counts = counted.group_by("patient_id").aggregate(
-        results=counted.reason.isnull().cast("int64").sum(),
-        rejected_rows=counted.reason.notnull().cast("int64").sum(),
+    ``patients`` is :func:`patients` and ``attributes`` :func:`normalise_attributes`, both materialised
+    (each is read twice: here and by :func:`rejects`). The joins carry the compact keys; the keys are
+    decoded after them."""
+    total, active = Analyte.B12_TOTAL.value, Analyte.B12_ACTIVE.value
+    keys = [f"{a.value}_key" for a in REPORTED]
+    counts = patients.filter(patients.patient_id.notnull())
+    # DuckDB's ARRAY_AGG of no rows is NULL, Spark's COLLECT_LIST an empty array.
+    rejected = counts.rejects.length().cast("int64").fill_null(0)
+    counts = counts.select(
+        "patient_id",
+        *keys,
+        last_result=_key_date(counts.last_key),
+        results=counts.rows - rejected,
+        rejected_rows=rejected,
     )
     if administrations is not None:
-        good = administrations.filter(administrations.reason.isnull())
-        given = good.group_by(given_patient=good.patient_id).aggregate(
-            first_injection=good.date.min(), last_injection=good.date.max(), injections=good.date.count()
+        # Rows are filtered inside the aggregates, not before (a filter would be pushed below the parsing of
+        # the text, and parse it twice); patients without a usable administration, and the group of rows
+        # without a patient id, are left out after.
+        a = administrations
+        good = a.select(a_patient=a.patient_id, a_date=ibis.ifelse(a.ok, a.date, ibis.null("date")))
+        samples = counts.filter(counts[f"{total}_key"].notnull() | counts[f"{active}_key"].notnull())
+        samples = samples.select(
+            s_patient=samples.patient_id,
+            s_total=_key_date(samples[f"{total}_key"]),
+            s_active=_key_date(samples[f"{active}_key"]),
         )
-        universe = counts.outer_join(given, counts.patient_id == given.given_patient)
-        universe = universe.select(
-            patient_id=universe.patient_id.fill_null(universe.given_patient),
-            results=universe.results.fill_null(0),
-            rejected_rows=universe.rejected_rows.fill_null(0),
-            first_injection=universe.first_injection,
-            last_injection=universe.last_injection,
-            injections=universe.injections.fill_null(0).cast("int64"),
+        j = good.left_join(samples, good.a_patient == samples.s_patient)
+        # The last injection on or before each latest B12 sample, with the first and last of all.
+        given = j.group_by(given_patient=j.a_patient).aggregate(
+            first_injection=j.a_date.min(),
+            last_injection=j.a_date.max(),
+            injections=j.a_date.count(),
+            total_before=j.a_date.max(where=j.a_date <= j.s_total),
+            active_before=j.a_date.max(where=j.a_date <= j.s_active),
         )
+        given = given.filter(given.injections > 0)
+        u = counts.outer_join(given, counts.patient_id == given.given_patient)
+        u = u.mutate(
+            patient_id=u.patient_id.fill_null(u.given_patient),
+            results=u.results.fill_null(0),
+            rejected_rows=u.rejected_rows.fill_null(0),
+            injections=u.injections.fill_null(0).cast("int64"),
+        ).drop("given_patient")
     else:
-        universe = counts.mutate(
-            first_injection=ibis.null("date"), last_injection=ibis.null("date"), injections=ibis.literal(0, "int64")
+        u = counts.mutate(
+            first_injection=ibis.null("date"),
+            last_injection=ibis.null("date"),
+            injections=ibis.literal(0, "int64"),
+            total_before=ibis.null("date"),
+            active_before=ibis.null("date"),
         )
-
     # A projected join is viewed before it is joined again (ibis would otherwise extend the same join chain).
-    universe = universe.view()
-    p = universe.left_join(per_patient, universe.patient_id == per_patient.patient_id).drop("patient_id_right")
+    p = u.view()
     if attributes is not None:
-        attrs = attributes.filter(attributes.reason.isnull()).select(
-            a_patient=attributes.patient_id,
-            sex=attributes.sex,
-            pregnant=attributes.pregnant,
-            long_term=attributes.long_term,
-            causes=attributes.causes,
-            symptoms=attributes.symptoms,
+        attrs = attributes.filter(attributes.patient_id.notnull() & ~attributes.male_pregnant.fill_null(False))
+        attrs = attrs.select(
+            a_patient=attrs.patient_id,
+            sex=attrs.sex,
+            pregnant=attrs.pregnant,
+            long_term=attrs.long_term,
+            has_symptoms=attrs.has_symptoms,
+            neurological=attrs.neurological,
+            nitrous_oxide=attrs.nitrous_oxide,
         )
-        p = p.view()
         p = p.left_join(attrs, p.patient_id == attrs.a_patient).drop("a_patient")
         p = p.mutate(
             pregnant=p.pregnant.fill_null(False),
             long_term=p.long_term.fill_null(False),
-            causes=p.causes.fill_null(";"),
-            symptoms=p.symptoms.fill_null(";"),
+            has_symptoms=p.has_symptoms.fill_null(False),
+            neurological=p.neurological.fill_null(False),
+            nitrous_oxide=p.nitrous_oxide.fill_null(False),
         )
     else:
         p = p.mutate(
             sex=ibis.null("string"),
             pregnant=ibis.literal(False),
             long_term=ibis.literal(False),
-            causes=ibis.literal(";"),
-            symptoms=ibis.literal(";"),
+            has_symptoms=ibis.literal(False),
+            neurological=ibis.literal(False),
+            nitrous_oxide=ibis.literal(False),
         )
-    return _derive(p, data)
+    p = _decoded(_step(p), data).drop(*keys)
+    for name, before in ((total, p.total_before), (active, p.active_before)):
+        sample = p[f"{name}_date"]
+        p = p.mutate(
+            **{
+                # DX-RECENT-INJ: the last injection on or before the sample, at most 14 days before it.
+                f"{name}_recent": (before >= sample - ibis.interval(days=RECENT_INJECTION_DAYS)).fill_null(False),
+                # Established on long-term replacement at the sample: the first injection at least the review
+                # interval before it, and the last one within the longest maintenance interval (docs/triage.md).
+                f"{name}_established": (
+                    (p.first_injection <= sample - ibis.interval(months=data.established_months))
+                    & (before >= sample - ibis.interval(months=data.maintenance_months))
+                ).fill_null(False),
+            }
+        )
+    return _derive(p.drop("total_before", "active_before"), data)
 
 
 def _derive(p: ir.Table, data: RuleData) -> ir.Table:
     ts = data.thresholds
 
     def has(analyte: Analyte) -> ir.BooleanValue:
-        return p[f"{analyte.value}_n"].fill_null(0) == 1
-
-    def term(column: ir.StringValue, value: str) -> ir.BooleanValue:
-        return column.contains(f";{value};")
+        return p[f"{analyte.value}_date"].notnull()
 
     total, active = Analyte.B12_TOTAL.value, Analyte.B12_ACTIVE.value
     p = p.mutate(
-        total_status=_band_attribute(ts, p[f"{total}_bandid"], "status"),
-        active_status=_band_attribute(ts, p[f"{active}_bandid"], "status"),
-        b12_total_band=_band_attribute(ts, p[f"{total}_bandid"], "label"),
-        b12_active_band=_band_attribute(ts, p[f"{active}_bandid"], "label"),
-        total_rule=_band_attribute(ts, p[f"{total}_bandid"], "rule"),
-        active_rule=_band_attribute(ts, p[f"{active}_bandid"], "rule"),
-        total_raised=_band_attribute(ts, p[f"{total}_bandid"], "raised"),
-        active_raised=_band_attribute(ts, p[f"{active}_bandid"], "raised"),
-        total_recent=p[f"{total}_recent"].fill_null(0) == 1,
-        active_recent=p[f"{active}_recent"].fill_null(0) == 1,
-        has_symptoms=ibis.or_(*(term(p.symptoms, s.value) for s in Symptom)),
-        neurological=ibis.or_(*(term(p.symptoms, s.value) for s in sorted(NEUROLOGICAL_SYMPTOMS))),
-        nitrous_oxide=term(p.causes, Cause.NITROUS_OXIDE.value),
+        total_status=_band_attribute(ts, p[f"{total}_band"], "status"),
+        active_status=_band_attribute(ts, p[f"{active}_band"], "status"),
+        b12_total_band=_band_attribute(ts, p[f"{total}_band"], "label"),
+        b12_active_band=_band_attribute(ts, p[f"{active}_band"], "label"),
+        total_rule=_band_attribute(ts, p[f"{total}_band"], "rule"),
+        active_rule=_band_attribute(ts, p[f"{active}_band"], "rule"),
+        total_raised=_band_attribute(ts, p[f"{total}_band"], "raised"),
+        active_raised=_band_attribute(ts, p[f"{active}_band"], "raised"),
+        total_recent=p[f"{total}_recent"],
+        active_recent=p[f"{active}_recent"],
         male=(p.sex == "male").fill_null(False),
     )
+    p = _step(p)
     # DX-RECENT-INJ: a B12 sample within 14 days after an injection is not classified.
     p = p.mutate(
         total_classified=p.total_status.notnull() & ~p.total_recent,
         active_classified=p.active_status.notnull() & ~p.active_recent,
     )
+    p = _step(p)
     p = p.mutate(
         total_effective=ibis.ifelse(p.total_classified, p.total_status, ibis.null("string")),
         active_effective=ibis.ifelse(p.active_classified, p.active_status, ibis.null("string")),
     )
+    p = _step(p)
 
     def either(status: Status) -> ir.BooleanValue:
         return ((p.total_effective == status.value) | (p.active_effective == status.value)).fill_null(False)
@@ -570,6 +816,7 @@ def _derive(p: ir.Table, data: RuleData) -> ir.Table:
             else_=Status.NOT_ASSESSABLE.value,
         )
     )
+    p = _step(p)
     p = p.mutate(
         status_rule=ibis.cases(
             (p.total_effective == p.status, p.total_rule),
@@ -578,6 +825,7 @@ def _derive(p: ir.Table, data: RuleData) -> ir.Table:
         ),
         b12_date=_later(p[f"{total}_date"], p[f"{active}_date"]),
     )
+    p = _step(p)
 
     hb_limit = ibis.cases(
         (p.pregnant, ANAEMIA_HB_BELOW_G_L_PREGNANT),
@@ -587,27 +835,20 @@ def _derive(p: ir.Table, data: RuleData) -> ir.Table:
     mcv = p[f"{Analyte.MCV.value}_value"]
     folate = p[f"{Analyte.FOLATE.value}_value"]
 
-    def above(analyte: Analyte, normal_below: float) -> ir.BooleanValue:
-        # Above the lab's upper limit (in the unit reported) when given, else at or above a published normal.
-        name = analyte.value
-        return ibis.ifelse(
-            p[f"{name}_upper"].notnull(),
-            p[f"{name}_original"] > p[f"{name}_upper"],
-            p[f"{name}_value"] >= normal_below,
-        )
-
     p = p.mutate(
         anaemia=(p[f"{Analyte.HEMOGLOBIN.value}_value"] < hb_limit).fill_null(False),
         macrocytosis=(mcv > DEFAULT_MCV_CUTOFF_FL).fill_null(False),
-        raised_mma=above(Analyte.MMA, STABLER_MMA_NORMAL_BELOW_NMOL_L).fill_null(False),
+        # Above the lab's upper limit (in the unit reported) when given, else at or above a published
+        # normal: the flag bit of the key (observations()).
+        raised_mma=p[f"{Analyte.MMA.value}_flag"].fill_null(False),
         untreated=(p.last_injection.isnull() | (p.last_injection < p.b12_date)).fill_null(True),
     )
+    p = _step(p)
     p = p.mutate(
         strong=p.neurological | (p.anaemia & p.macrocytosis),
-        established=(
-            p.long_term | (p[f"{total}_established"].fill_null(0) == 1) | (p[f"{active}_established"].fill_null(0) == 1)
-        ),
+        established=(p.long_term | p[f"{total}_established"] | p[f"{active}_established"]),
     )
+    p = _step(p)
     has_b12 = has(Analyte.B12_TOTAL) | has(Analyte.B12_ACTIVE)
     findings = _joined(
         [
@@ -620,11 +861,11 @@ def _derive(p: ir.Table, data: RuleData) -> ir.Table:
                 "folate_indeterminate:LAB-FOLATE",
             ),
             (p.raised_mma, "raised_mma:DX-MMA"),
-            (above(Analyte.HOMOCYSTEINE, STABLER_HCY_NORMAL_BELOW_UMOL_L), "raised_homocysteine:LAB-HCY"),
+            (p[f"{Analyte.HOMOCYSTEINE.value}_flag"], "raised_homocysteine:LAB-HCY"),
             (p.total_classified & p.total_raised, "raised_b12:" + p.total_rule),
             (p.active_classified & p.active_raised, "raised_b12:" + p.active_rule),
-            (p.total_classified & (p[f"{total}_converted"] == 1), "converted_for_scale:" + p.total_rule),
-            (p.active_classified & (p[f"{active}_converted"] == 1), "converted_for_scale:" + p.active_rule),
+            (p.total_classified & p[f"{total}_converted"], "converted_for_scale:" + p.total_rule),
+            (p.active_classified & p[f"{active}_converted"], "converted_for_scale:" + p.active_rule),
             (
                 (has(Analyte.B12_TOTAL) & ~p.total_recent & p.total_status.isnull())
                 | (has(Analyte.B12_ACTIVE) & ~p.active_recent & p.active_status.isnull()),
@@ -734,7 +975,9 @@ def _derive(p: ir.Table, data: RuleData) -> ir.Table:
         action=action,
         action_rule=action_rule,
     )
+    p = _step(p)
     p = p.mutate(priority_label=p.priority.cases(*PRIORITY_LABELS.items(), else_=None))
+    p = _step(p)
     columns: dict[str, ir.Value] = {
         "patient_id": p.patient_id,
         "status": p.status,

@@ -311,6 +311,7 @@ def synthesise(
     if patients < 1:
         raise ValueError("--patients must be at least 1")
     with duckdb.connect(config={"preserve_insertion_order": True, **({"threads": threads} if threads else {})}) as con:
+        con.execute("SET enable_progress_bar = false").fetchall()
         sql = _observations_sql(patients, seed, end)
         if out.name.lower().endswith((".ndjson", ".jsonl")):
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,14 @@ so that a join on them is exact; the tests check every key against :func:`b12.do
 
 from __future__ import annotations
 
+import io
+import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
+import pyarrow.json as pajson
 
 from b12.domain.analytes import LOINC, Analyte
 from b12.domain.errors import UnitError
@@ -24,6 +27,9 @@ from b12.domain.labs import CANONICAL_UNITS
 from b12.domain.units import Dimension, Quantity, Unit, accepted_spellings, known_units, parse_unit
 
 B12_ANALYTES = (Analyte.B12_TOTAL, Analyte.B12_ACTIVE)
+
+# Each analyte as a small integer, so that the engine filters rows by an integer rather than a string.
+ANALYTE_INDEX: Mapping[Analyte, int] = {analyte: index for index, analyte in enumerate(Analyte)}
 
 # Lab results only: doses and volumes are never lab units.
 LAB_DIMENSIONS = frozenset(
@@ -95,6 +101,7 @@ class Conversion:
     target: str
     factor: float
     scale: int | None  # index of the threshold set's scale that classifies it (B12 only)
+    rank: int = 0  # order among the analyte's units: largest factor first, then symbol (see conversions)
 
     @property
     def same_unit(self) -> bool:
@@ -117,9 +124,9 @@ def unit_table() -> pa.Table:
             keys[("exact", unit_key(spelling))] = unit.symbol
             if any_case:
                 keys[("folded", unit_key(spelling).lower())] = unit.symbol
-    kinds, texts, symbols = zip(*((kind, key, symbol) for (kind, key), symbol in sorted(keys.items())), strict=True)
-    return pa.table(
-        {"kind": pa.array(kinds), "key": pa.array(texts), "symbol": pa.array(symbols)},
+    return _table(
+        pa.schema([("kind", pa.string()), ("key", pa.string()), ("symbol", pa.string())]),
+        ({"kind": kind, "key": key, "symbol": symbol} for (kind, key), symbol in sorted(keys.items())),
     )
 
 
@@ -143,8 +150,10 @@ def analyte_table() -> pa.Table:
     for analyte in Analyte:
         for name in (analyte.value, *TEST_NAMES.get(analyte, ())):
             rows[("name", name_key(name))] = analyte.value
-    kinds, keys, analytes = zip(*((k, key, a) for (k, key), a in sorted(rows.items())), strict=True)
-    return pa.table({"kind": pa.array(kinds), "key": pa.array(keys), "analyte": pa.array(analytes)})
+    return _table(
+        pa.schema([("kind", pa.string()), ("key", pa.string()), ("analyte", pa.string())]),
+        ({"kind": kind, "key": key, "analyte": a} for (kind, key), a in sorted(rows.items())),
+    )
 
 
 def choose_scale(scales: tuple[Scale, ...], unit: Unit) -> Scale | None:
@@ -177,21 +186,57 @@ def conversions(thresholds: ThresholdSet) -> tuple[Conversion, ...]:
                 except UnitError:
                     continue  # e.g. MCV in g/L, active B12 in ng/L (no molar mass): the row is rejected
             found.append(Conversion(analyte, unit, target, factor, scale_index))
-    return tuple(found)
+    return tuple(_ranked(found))
+
+
+def _ranked(found: list[Conversion]) -> list[Conversion]:
+    """Number each analyte's units: the order of two results of the same date and normalised value.
+
+    Equal normalised values mean the larger factor was applied to the smaller number as reported, so
+    "largest factor first" is "smallest reported number first"; then the unit symbol.
+    """
+    ranked: list[Conversion] = []
+    for analyte in Analyte:
+        mine = sorted((c for c in found if c.analyte is analyte), key=lambda c: (-c.factor, c.unit.symbol))
+        ranked += [replace(c, rank=rank) for rank, c in enumerate(mine)]
+    return ranked
 
 
 def conversion_table(thresholds: ThresholdSet) -> pa.Table:
-    rows = conversions(thresholds)
-    return pa.table(
-        {
-            "analyte": pa.array([c.analyte.value for c in rows]),
-            "symbol": pa.array([c.unit.symbol for c in rows]),
-            "target": pa.array([c.target for c in rows]),
-            "factor": pa.array([c.factor for c in rows], pa.float64()),
-            "same_unit": pa.array([c.same_unit for c in rows]),
-            "scale": pa.array([c.scale for c in rows], pa.int32()),
-            "converted": pa.array(
-                [c.scale is not None and thresholds.scales[c.scale].dimension != c.unit.dimension for c in rows]
-            ),
-        }
+    schema = pa.schema(
+        [
+            ("analyte", pa.string()),
+            ("analyte_index", pa.int32()),
+            ("rank", pa.int32()),
+            ("symbol", pa.string()),
+            ("target", pa.string()),
+            ("factor", pa.float64()),
+            ("same_unit", pa.bool_()),
+            ("scale", pa.int32()),
+            ("converted", pa.bool_()),
+        ]
     )
+    return _table(
+        schema,
+        (
+            {
+                "analyte": c.analyte.value,
+                "analyte_index": ANALYTE_INDEX[c.analyte],
+                "rank": c.rank,
+                "symbol": c.unit.symbol,
+                "target": c.target,
+                "factor": c.factor,
+                "same_unit": c.same_unit,
+                "scale": c.scale,
+                "converted": c.scale is not None and thresholds.scales[c.scale].dimension != c.unit.dimension,
+            }
+            for c in conversions(thresholds)
+        ),
+    )
+
+
+def _table(schema: pa.Schema, rows: Iterable[Mapping[str, object]]) -> pa.Table:
+    """An Arrow table of ``rows``, read as JSON lines: pyarrow's constructors from Python values import
+    pandas (0.3 s or more at start-up, for tables of a hundred rows); its JSON reader does not."""
+    lines = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    return pajson.read_json(io.BytesIO(lines), parse_options=pajson.ParseOptions(explicit_schema=schema))
