@@ -21,6 +21,7 @@ from b12.adapters.cli.triage_cli import register
 from b12.adapters.triage import TriageOptions, rules, run_triage
 from b12.adapters.triage.synth import synthesise
 from b12.adapters.triage.vocabulary import analyte_table, conversions, unit_table
+from b12.domain.guidelines import load_guideline
 from b12.domain.guidelines.thresholds import load_threshold_set
 from b12.domain.units import convert, parse_unit
 
@@ -198,6 +199,34 @@ def test_every_output_column_is_optional_in_the_parquet_schema(tmp_path: Path) -
     result = run_triage(TriageOptions(source, tmp_path / "out.parquet", AS_OF))
     assert all(field.nullable for field in pq.read_schema(result.out))
     assert pq.read_schema(result.out).remove_metadata() == rules.OUTPUT_SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "guideline"),
+    [
+        *((name, "uk") for name in ("nice-ng239", "bsh-2014", "ruh-bath", "north-bristol")),
+        ("nice-ng239", "us-label"),
+        ("nice-ng239", "us-practice"),
+    ],
+)
+def test_every_threshold_set_and_guideline_writes_its_texts_as_declared_categories(
+    extract: dict[str, Path], thresholds: str, guideline: str, tmp_path: Path
+) -> None:
+    # The Parquet writer stores these columns as categories (rules.output_categories): a value missing from
+    # them would fail the run.
+    options = TriageOptions(
+        extract["obs"],
+        tmp_path / "out.parquet",
+        SYNTH_AS_OF,
+        thresholds=thresholds,
+        guideline=guideline,
+        administrations=extract["adm"],
+        patients=extract["pat"],
+    )
+    table = pq.read_table(run_triage(options).out)
+    data = rules.rule_data(load_threshold_set(thresholds), load_guideline(guideline), SYNTH_AS_OF)
+    for column, values in rules.output_categories(data).items():
+        assert set(table[column].drop_null().to_pylist()) <= set(values), column
 
 
 def test_a_local_lab_set_without_a_pmol_per_l_scale_converts_and_says_so(tmp_path: Path) -> None:

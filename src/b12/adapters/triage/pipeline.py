@@ -132,7 +132,7 @@ def run_triage(
 
             _, (triaged, rejects) = active.stage_while(rules.patients(obs), "b12_per_patient", queries)
         with clock("write"):
-            active.write(triaged, rules.OUTPUT_SCHEMA, options.out, fmt)
+            active.write(triaged, rules.OUTPUT_SCHEMA, options.out, fmt, rules.output_categories(data))
             rejects_path = options.rejects_path
             active.write(rejects, rules.REJECT_SCHEMA, rejects_path, fmt)
     finally:

@@ -73,6 +73,44 @@ REPORTED = (
 
 PRIORITY_LABELS = {1: "urgent", 2: "high", 3: "routine", 4: "none"}
 
+# The suggested actions, the first that applies (docs/triage.md): (key, text, rule). The rule "status" is
+# the rule of the threshold set's scale that gave the status, "maintenance" the guideline's regimen rule.
+_ACTIONS: tuple[tuple[str, str, str], ...] = (
+    (
+        "NEURO-URGENT",
+        "Treat without waiting for further tests and seek urgent specialist advice: confirmed deficiency "
+        "with neurological symptoms",
+        "NEURO-URGENT",
+    ),
+    (
+        "DX-DISCORD",
+        "Do not delay treatment: strong clinical features with a B12 result that does not confirm deficiency",
+        "DX-DISCORD",
+    ),
+    ("start", "Deficiency confirmed: start treatment as the guideline says", "status"),
+    ("injection", "Maintenance injection overdue: give the next injection", "maintenance"),
+    (
+        "FU-NO-RETEST",
+        "Established on long-term replacement: do not re-test B12 or adjust treatment by it",
+        "FU-NO-RETEST",
+    ),
+    (
+        "DX-RECENT-INJ",
+        "B12 taken within 14 days after an injection is uninterpretable: do not act on it",
+        "DX-RECENT-INJ",
+    ),
+    ("DX-PREG", "Request active B12 (holotranscobalamin): the initial test in pregnancy", "DX-PREG"),
+    ("DX-N2O", "Request plasma homocysteine: suspected nitrous oxide use", "DX-N2O"),
+    ("DX-MMA", "Consider serum MMA: indeterminate B12 with symptoms", "DX-MMA"),
+    ("DX-TEST", "No B12 result: offer total or active B12 if there is a symptom and a risk factor", "DX-TEST"),
+    ("review", "Treatment review overdue: book the review", "FU-UK"),
+    ("indeterminate", "Indeterminate B12: consider treatment if deficiency is suspected", "status"),
+    ("continue", "Deficiency confirmed and treated since: continue and review as planned", "FU-UK"),
+    ("DX-NO-SCALE", "B12 not classified by this threshold set: use a set with a scale for it", "DX-NO-SCALE"),
+    ("unlikely", "Deficiency unlikely: no action from these results", "status"),
+)
+NO_ACTION = "No action from these results"
+
 _TRUE = ("true", "yes", "y", "1", "t")
 
 
@@ -849,135 +887,135 @@ def _derive(p: ir.Table, data: RuleData) -> ir.Table:
         established=(p.long_term | p[f"{total}_established"] | p[f"{active}_established"]),
     )
     p = _step(p)
+    # Every condition is a column, computed once: the texts, the priority and the action read them.
     has_b12 = has(Analyte.B12_TOTAL) | has(Analyte.B12_ACTIVE)
-    findings = _joined(
-        [
-            (p.anaemia, "anaemia:LAB-HB"),
-            (p.macrocytosis, "macrocytosis:LAB-MCV"),
-            (mcv.notnull() & ~p.macrocytosis & (p.status == Status.CONFIRMED.value), "normal_mcv:LAB-MCV"),
-            (folate < FOLATE_DEFICIENT_BELOW_NMOL_L, "folate_deficiency:LAB-FOLATE"),
-            (
-                (folate >= FOLATE_DEFICIENT_BELOW_NMOL_L) & (folate <= FOLATE_INDETERMINATE_UP_TO_NMOL_L),
-                "folate_indeterminate:LAB-FOLATE",
-            ),
-            (p.raised_mma, "raised_mma:DX-MMA"),
-            (p[f"{Analyte.HOMOCYSTEINE.value}_flag"], "raised_homocysteine:LAB-HCY"),
-            (p.total_classified & p.total_raised, "raised_b12:" + p.total_rule),
-            (p.active_classified & p.active_raised, "raised_b12:" + p.active_rule),
-            (p.total_classified & p[f"{total}_converted"], "converted_for_scale:" + p.total_rule),
-            (p.active_classified & p[f"{active}_converted"], "converted_for_scale:" + p.active_rule),
-            (
-                (has(Analyte.B12_TOTAL) & ~p.total_recent & p.total_status.isnull())
-                | (has(Analyte.B12_ACTIVE) & ~p.active_recent & p.active_status.isnull()),
-                "b12_not_classified:DX-NO-SCALE",
-            ),
-            (
-                p.total_classified & p.active_classified & (p.total_status != p.active_status),
-                "b12_tests_disagree:DX-TWO-TESTS",
-            ),
-            (p.pregnant & ~has(Analyte.B12_ACTIVE) & has(Analyte.B12_TOTAL), "pregnancy_total_b12:DX-PREG"),
-        ]
-    )
-    indeterminate = p.status == Status.INDETERMINATE.value
-    confirmed = p.status == Status.CONFIRMED.value
-    next_preg = p.pregnant & ~has(Analyte.B12_ACTIVE)
-    next_total = ~next_preg & ~has(Analyte.B12_TOTAL) & ~has(Analyte.B12_ACTIVE) & ~p.nitrous_oxide
-    next_hcy = p.nitrous_oxide & ~has(Analyte.HOMOCYSTEINE)
-    next_mma = indeterminate & p.has_symptoms & ~has(Analyte.MMA)
-    next_tests = _joined(
-        [
-            (next_preg, "b12_active:DX-PREG"),
-            (next_total, "b12_total:DX-TEST"),
-            (next_hcy, "homocysteine:DX-N2O"),
-            (next_mma, "mma:DX-MMA"),
-        ]
-    )
     review_due = data.review_due_before(pregnant=False)
     review_due_pregnant = data.review_due_before(pregnant=True)
     if review_due is not None and review_due_pregnant is not None:
         due = ibis.ifelse(p.pregnant, ibis.date(review_due_pregnant), ibis.date(review_due))
-        review_overdue = (
-            (p.first_injection <= due) & (p.last_result.isnull() | (p.last_result <= p.first_injection))
-        ).fill_null(False)
+        review_overdue = (p.first_injection <= due) & (p.last_result.isnull() | (p.last_result <= p.first_injection))
     else:
         review_overdue = ibis.literal(False)
-    injection_overdue = (p.last_injection < ibis.date(data.injection_due_before)).fill_null(False)
-    recent = p.total_recent | p.active_recent
-    retested = p.established & has_b12
-    n2o_total_only = p.nitrous_oxide & has(Analyte.B12_TOTAL) & ~has(Analyte.HOMOCYSTEINE) & ~has(Analyte.MMA)
-    no_mma = indeterminate & p.has_symptoms & ~has(Analyte.MMA)
-    discordant = p.strong & ~confirmed
-    flags = _joined(
+    conditions: dict[str, ir.BooleanValue] = {
+        "has_b12": has_b12,
+        "indeterminate": p.status == Status.INDETERMINATE.value,
+        "confirmed": p.status == Status.CONFIRMED.value,
+        "unlikely": p.status == Status.UNLIKELY.value,
+        "next_preg": p.pregnant & ~has(Analyte.B12_ACTIVE),
+        "next_hcy": p.nitrous_oxide & ~has(Analyte.HOMOCYSTEINE),
+        "no_mma": (p.status == Status.INDETERMINATE.value) & p.has_symptoms & ~has(Analyte.MMA),
+        "review_overdue": review_overdue,
+        "injection_overdue": p.last_injection < ibis.date(data.injection_due_before),
+        "recent": p.total_recent | p.active_recent,
+        "retested": p.established & has_b12,
+        "n2o_total_only": p.nitrous_oxide & has(Analyte.B12_TOTAL) & ~has(Analyte.HOMOCYSTEINE) & ~has(Analyte.MMA),
+        "discordant": p.strong & (p.status != Status.CONFIRMED.value),
+        "f_normal_mcv": mcv.notnull() & ~p.macrocytosis & (p.status == Status.CONFIRMED.value),
+        "f_folate_deficiency": folate < FOLATE_DEFICIENT_BELOW_NMOL_L,
+        "f_folate_indeterminate": (folate >= FOLATE_DEFICIENT_BELOW_NMOL_L)
+        & (folate <= FOLATE_INDETERMINATE_UP_TO_NMOL_L),
+        "f_total_raised": p.total_classified & p.total_raised,
+        "f_active_raised": p.active_classified & p.active_raised,
+        "f_total_converted": p.total_classified & p[f"{total}_converted"],
+        "f_active_converted": p.active_classified & p[f"{active}_converted"],
+        "f_not_classified": (has(Analyte.B12_TOTAL) & ~p.total_recent & p.total_status.isnull())
+        | (has(Analyte.B12_ACTIVE) & ~p.active_recent & p.active_status.isnull()),
+        "f_disagree": p.total_classified & p.active_classified & (p.total_status != p.active_status),
+        "f_pregnancy": p.pregnant & ~has(Analyte.B12_ACTIVE) & has(Analyte.B12_TOTAL),
+    }
+    p = _step(p.mutate(**{name: c.fill_null(False) for name, c in conditions.items()}))
+    p = _step(
+        p.mutate(
+            next_total=~p.next_preg & ~has(Analyte.B12_TOTAL) & ~has(Analyte.B12_ACTIVE) & ~p.nitrous_oxide,
+            not_classified=p.has_b12 & ~p.total_classified & ~p.active_classified & ~p.recent,
+        )
+    )
+    findings = _joined(
         [
-            (injection_overdue, f"injection_overdue:{data.maintenance_rule}"),
-            (review_overdue, "review_overdue:FU-UK"),
-            (recent, "recent_injection:DX-RECENT-INJ"),
-            (retested, "retested_on_replacement:FU-NO-RETEST"),
-            (n2o_total_only, "n2o_total_b12_only:DX-N2O"),
-            (no_mma, "indeterminate_symptoms_no_mma:DX-MMA"),
-            (discordant, "strong_features_not_confirmed:DX-DISCORD"),
+            (p.anaemia, "anaemia:LAB-HB"),
+            (p.macrocytosis, "macrocytosis:LAB-MCV"),
+            (p.f_normal_mcv, "normal_mcv:LAB-MCV"),
+            (p.f_folate_deficiency, "folate_deficiency:LAB-FOLATE"),
+            (p.f_folate_indeterminate, "folate_indeterminate:LAB-FOLATE"),
+            (p.raised_mma, "raised_mma:DX-MMA"),
+            (p[f"{Analyte.HOMOCYSTEINE.value}_flag"], "raised_homocysteine:LAB-HCY"),
+            (p.f_total_raised, "raised_b12:" + p.total_rule),
+            (p.f_active_raised, "raised_b12:" + p.active_rule),
+            (p.f_total_converted, "converted_for_scale:" + p.total_rule),
+            (p.f_active_converted, "converted_for_scale:" + p.active_rule),
+            (p.f_not_classified, "b12_not_classified:DX-NO-SCALE"),
+            (p.f_disagree, "b12_tests_disagree:DX-TWO-TESTS"),
+            (p.f_pregnancy, "pregnancy_total_b12:DX-PREG"),
         ]
     )
-    urgent = confirmed & p.neurological & p.untreated
-    high = (confirmed & p.untreated) | (discordant & p.untreated) | injection_overdue
-    anything = next_preg | next_total | next_hcy | next_mma | review_overdue | recent | retested | n2o_total_only
-    priority = ibis.cases((urgent, 1), (high, 2), (anything | indeterminate, 3), else_=4)
-    not_classified = has_b12 & ~p.total_classified & ~p.active_classified & ~recent
-    actions: list[tuple[ir.BooleanValue, str, ir.StringValue | str]] = [
-        (
-            confirmed & p.neurological & p.untreated,
-            "Treat without waiting for further tests and seek urgent specialist advice: confirmed deficiency "
-            "with neurological symptoms",
-            "NEURO-URGENT",
-        ),
-        (
-            discordant & p.untreated,
-            "Do not delay treatment: strong clinical features with a B12 result that does not confirm deficiency",
-            "DX-DISCORD",
-        ),
-        (confirmed & p.untreated, "Deficiency confirmed: start treatment as the guideline says", p.status_rule),
-        (injection_overdue, "Maintenance injection overdue: give the next injection", data.maintenance_rule),
-        (
-            retested,
-            "Established on long-term replacement: do not re-test B12 or adjust treatment by it",
-            "FU-NO-RETEST",
-        ),
-        (
-            recent,
-            "B12 taken within 14 days after an injection is uninterpretable: do not act on it",
-            "DX-RECENT-INJ",
-        ),
-        (next_preg, "Request active B12 (holotranscobalamin): the initial test in pregnancy", "DX-PREG"),
-        (next_hcy, "Request plasma homocysteine: suspected nitrous oxide use", "DX-N2O"),
-        (next_mma, "Consider serum MMA: indeterminate B12 with symptoms", "DX-MMA"),
-        (
-            next_total,
-            "No B12 result: offer total or active B12 if there is a symptom and a risk factor",
-            "DX-TEST",
-        ),
-        (review_overdue, "Treatment review overdue: book the review", "FU-UK"),
-        (
-            indeterminate,
-            "Indeterminate B12: consider treatment if deficiency is suspected",
-            p.status_rule,
-        ),
-        (confirmed, "Deficiency confirmed and treated since: continue and review as planned", "FU-UK"),
-        (not_classified, "B12 not classified by this threshold set: use a set with a scale for it", "DX-NO-SCALE"),
-        (p.status == Status.UNLIKELY.value, "Deficiency unlikely: no action from these results", p.status_rule),
-    ]
-    action = ibis.cases(*((c.fill_null(False), text) for c, text, _ in actions), else_="No action from these results")
-    action_rule = ibis.cases(*((c.fill_null(False), rule) for c, _, rule in actions), else_=ibis.null("string"))
-    p = p.mutate(
-        findings=findings,
-        next_tests=next_tests,
-        flags=flags,
-        priority=priority.cast("int32"),
-        action=action,
-        action_rule=action_rule,
+    next_tests = _joined(
+        [
+            (p.next_preg, "b12_active:DX-PREG"),
+            (p.next_total, "b12_total:DX-TEST"),
+            (p.next_hcy, "homocysteine:DX-N2O"),
+            (p.no_mma, "mma:DX-MMA"),
+        ]
     )
-    p = _step(p)
-    p = p.mutate(priority_label=p.priority.cases(*PRIORITY_LABELS.items(), else_=None))
-    p = _step(p)
+    flags = _joined(
+        [
+            (p.injection_overdue, f"injection_overdue:{data.maintenance_rule}"),
+            (p.review_overdue, "review_overdue:FU-UK"),
+            (p.recent, "recent_injection:DX-RECENT-INJ"),
+            (p.retested, "retested_on_replacement:FU-NO-RETEST"),
+            (p.n2o_total_only, "n2o_total_b12_only:DX-N2O"),
+            (p.no_mma, "indeterminate_symptoms_no_mma:DX-MMA"),
+            (p.discordant, "strong_features_not_confirmed:DX-DISCORD"),
+        ]
+    )
+    urgent = p.confirmed & p.neurological & p.untreated
+    high = (p.confirmed & p.untreated) | (p.discordant & p.untreated) | p.injection_overdue
+    anything = (
+        p.next_preg | p.next_total | p.next_hcy | p.no_mma | p.review_overdue | p.recent | p.retested | p.n2o_total_only
+    )
+    priority = ibis.cases((urgent, 1), (high, 2), (anything | p.indeterminate, 3), else_=4)
+    applies = {
+        "NEURO-URGENT": urgent,
+        "DX-DISCORD": p.discordant & p.untreated,
+        "start": p.confirmed & p.untreated,
+        "injection": p.injection_overdue,
+        "FU-NO-RETEST": p.retested,
+        "DX-RECENT-INJ": p.recent,
+        "DX-PREG": p.next_preg,
+        "DX-N2O": p.next_hcy,
+        "DX-MMA": p.no_mma,
+        "DX-TEST": p.next_total,
+        "review": p.review_overdue,
+        "indeterminate": p.indeterminate,
+        "continue": p.confirmed,
+        "DX-NO-SCALE": p.not_classified,
+        "unlikely": p.unlikely,
+    }
+    # The first action that applies, as its index in _ACTIONS (then its text and its rule).
+    action_index = ibis.cases(
+        *((applies[key], ibis.literal(i, "int8")) for i, (key, _, _) in enumerate(_ACTIONS)),
+        else_=ibis.null("int8"),
+    )
+    p = _step(
+        p.mutate(
+            findings=findings,
+            next_tests=next_tests,
+            flags=flags,
+            priority=priority.cast("int32"),
+            action_index=action_index,
+        )
+    )
+
+    def rule(spec: str) -> ir.StringValue | str:
+        return {"status": p.status_rule, "maintenance": data.maintenance_rule}.get(spec, spec)
+
+    p = p.mutate(
+        action=p.action_index.cases(*((i, text) for i, (_, text, _) in enumerate(_ACTIONS)), else_=NO_ACTION),
+        action_rule=ibis.cases(
+            *((p.action_index == i, rule(spec)) for i, (_, _, spec) in enumerate(_ACTIONS)),
+            else_=ibis.null("string"),
+        ),
+        priority_label=p.priority.cases(*PRIORITY_LABELS.items(), else_=None),
+    )
     columns: dict[str, ir.Value] = {
         "patient_id": p.patient_id,
         "status": p.status,
@@ -1008,6 +1046,28 @@ def _derive(p: ir.Table, data: RuleData) -> ir.Table:
         pregnant=p.pregnant,
     )
     return p.select(**columns).cast(ibis.Schema.from_pyarrow(OUTPUT_SCHEMA))
+
+
+def output_categories(data: RuleData) -> dict[str, tuple[str, ...]]:
+    """Every value each categorical text column of the output can take (from the same data as the rules)."""
+    ts = data.thresholds
+    plan = vocabulary.conversions(ts)
+    specials = {"status", "maintenance"}
+    rules_cited = {spec for _, _, spec in _ACTIONS if spec not in specials}
+    rules_cited |= {data.maintenance_rule} | {scale.rule for scale in ts.scales}
+    labels = tuple(sorted({band.label for scale in ts.scales for band in scale.bands}))
+    categories = {
+        "status": tuple(status.value for status in Status),
+        "priority_label": tuple(PRIORITY_LABELS.values()),
+        "action": (*(text for _, text, _ in _ACTIONS), NO_ACTION),
+        "action_rule": tuple(sorted(rules_cited)),
+        "sex": ("female", "male"),
+        "b12_total_band": labels,
+        "b12_active_band": labels,
+    }
+    for analyte in REPORTED:
+        categories[f"{analyte.value}_unit"] = tuple(sorted({c.target for c in plan if c.analyte is analyte}))
+    return categories
 
 
 def _output_schema() -> pa.Schema:
