@@ -104,14 +104,20 @@ def _patient(uow: UnitOfWork, actor: Account, patient_id: str, action: str = "se
     return patient
 
 
-def _history(uow: UnitOfWork, actor: Account, course_id: str, action: str = "see") -> History:
+def visible_course(
+    uow: UnitOfWork, actor: Account, course_id: str, action: str = "see"
+) -> tuple[History, PatientRecord]:
+    """The course's facts and its patient, if ``actor`` may see the patient; NotAllowedError (404) if not, or
+    if the course does not exist — the one ownership check every adapter uses to read a course."""
     history = uow.tracking.history(course_id)
-    if history is None:
+    patient = uow.accounts.patient(history.course.patient_id) if history is not None else None
+    if history is None or patient is None or not can_see_patient(actor, patient):
         raise NotAllowedError(actor.id, "course", course_id, action)
-    patient = uow.accounts.patient(history.course.patient_id)
-    if patient is None or not can_see_patient(actor, patient):
-        raise NotAllowedError(actor.id, "course", course_id, action)
-    return history
+    return history, patient
+
+
+def _history(uow: UnitOfWork, actor: Account, course_id: str, action: str = "see") -> History:
+    return visible_course(uow, actor, course_id, action)[0]
 
 
 def _clinician(actor: Account, entity: str, entity_id: str, action: str) -> None:

@@ -658,11 +658,7 @@ def _page(
 
 def _history(uow: UnitOfWork, actor: Account, course_id: str) -> tuple[History, PatientRecord]:
     """The course's facts and its patient, if the account may see them (else NotAllowedError, as services)."""
-    history = uow.tracking.history(course_id)
-    patient = uow.accounts.patient(history.course.patient_id) if history is not None else None
-    if history is None or patient is None or not can_see_patient(actor, patient):
-        raise NotAllowedError(actor.id, "course", course_id)
-    return history, patient
+    return services_tracking.visible_course(uow, actor, course_id)
 
 
 def _people(uow: UnitOfWork, history: History) -> dict[str, str]:

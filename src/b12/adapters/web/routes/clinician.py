@@ -76,7 +76,7 @@ from b12.domain.tracking import (
     course_status,
 )
 from b12.ports import UnitOfWork
-from b12.services_tracking import MAX_INTERVAL_MONTHS, amend_course, start_course_from_plan
+from b12.services_tracking import MAX_INTERVAL_MONTHS, amend_course, start_course_from_plan, visible_course
 
 router = APIRouter()
 Clinician = Annotated[Account, Depends(deps.require_clinician)]
@@ -216,10 +216,7 @@ def _own_patient(uow: UnitOfWork, actor: Account, patient_id: str) -> PatientRec
 
 
 def _course_view(uow: UnitOfWork, actor: Account, course_id: str, today: date, upcoming: int = 5) -> CourseView:
-    history = uow.tracking.history(course_id)
-    patient = uow.accounts.patient(history.course.patient_id) if history else None
-    if history is None or patient is None or not can_see_patient(actor, patient):
-        raise NotAllowedError(actor.id, "course", course_id)
+    history, _ = visible_course(uow, actor, course_id)
     return CourseView(history, course_status(history, today, upcoming=upcoming))
 
 

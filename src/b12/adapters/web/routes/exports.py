@@ -28,14 +28,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
+from b12 import services_tracking
 from b12.adapters.csv_export import doses_csv, labs_csv, symptoms_csv
 from b12.adapters.ical import course_calendar
 from b12.adapters.plot import analyte_name, timeline_svg
 from b12.adapters.report import clinician_summary_html, clinician_summary_pdf
 from b12.adapters.web import deps
 from b12.adapters.web.security import audit
-from b12.domain.access import NotAllowedError
-from b12.domain.accounts import Account, PatientRecord, Role, can_see_patient
+from b12.domain.accounts import Account, PatientRecord, Role
 from b12.domain.alerts import Alert
 from b12.domain.analytes import Analyte
 from b12.domain.guidelines import load_guideline
@@ -74,10 +74,7 @@ class CourseView:
 def visible_course(uow: UnitOfWork, clock: Clock, actor: Account, course_id: str, *, upcoming: int = 5) -> CourseView:
     """The course if ``actor`` may see its patient; :class:`NotAllowedError` (404) if not, or if it does not exist."""
     with uow:
-        history = uow.tracking.history(course_id)
-        patient = uow.accounts.patient(history.course.patient_id) if history is not None else None
-    if history is None or patient is None or not can_see_patient(actor, patient):
-        raise NotAllowedError(actor.id, "course", course_id)
+        history, patient = services_tracking.visible_course(uow, actor, course_id)
     return CourseView(patient, history, course_status(history, clock.today(), upcoming=upcoming))
 
 
