@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from icalendar import Calendar
 from jsonschema import Draft202012Validator
@@ -278,6 +279,14 @@ def test_plan_answers_what_b12_plan_json_prints(world: World, capsys: pytest.Cap
 
     assert answer.status_code == 200
     assert answer.json() == cli_json(capsys, "plan", "--input", str(path), "--json")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_the_plan_is_written_byte_for_byte_as_starlettes_json_response_would(world: World, path: Path) -> None:
+    answer = world.client.post(f"{API_PREFIX}/plan", content=path.read_bytes())
+
+    assert answer.status_code == 200
+    assert answer.content == JSONResponse(answer.json()).body
 
 
 def test_the_plan_follows_docs_plan_schema_json_and_the_openapi_model(world: World) -> None:

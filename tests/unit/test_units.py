@@ -191,9 +191,17 @@ def test_molar_masses_and_bounds_say_where_they_come_from() -> None:
 
 def test_the_vocabulary_file_is_read_once() -> None:
     units._vocabulary.cache_clear()
+    parse_unit.cache_clear()
     parse_unit("mg")
     parse_unit("mL")
     assert units._vocabulary.cache_info().misses == 1
+
+
+def test_a_cached_parse_still_refuses_each_time_and_hands_back_the_same_unit() -> None:
+    assert parse_unit("mcg") is parse_unit("mcg")
+    for _ in range(2):
+        with pytest.raises(UnitError):
+            parse_unit("IU")
 
 
 def test_importing_units_does_not_import_pint_or_ucumvert_or_read_the_file() -> None:

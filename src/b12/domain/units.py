@@ -199,6 +199,9 @@ class DoseVolume:
 # --- public functions ---------------------------------------------------------------------------------
 
 
+# The spellings of units and strengths are few, and each request parses the same ones several times; the
+# caches hold results only (an error is raised afresh each time), and a Unit or Strength is immutable.
+@functools.lru_cache(maxsize=1024)
 def parse_unit(text: str, *, dimension: Dimension | None = None) -> Unit:
     """The unit ``text`` spells; with ``dimension``, refuse a unit of any other dimension."""
     vocabulary = _vocabulary()
@@ -244,6 +247,7 @@ def molar_mass(analyte: str) -> float | None:
     return float(chemistry.molar_mass)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_strength(text: str) -> Strength:
     """``"1000 mcg/mL"``, ``"1 mg/1 mL"``, ``"5 mg/2 mL"``, ``"1mg in 1ml"``."""
     parts = _STRENGTH_SPLIT.split(text.strip(), maxsplit=1)
@@ -279,9 +283,16 @@ def dose_volume(dose: Quantity | str, strength: Strength | str, syringe: Syringe
         _require_dimension(dose, Dimension.MASS, "a dose")
         _check_bounds(dose)
     strength = parse_strength(strength) if isinstance(strength, str) else strength
+    return _volume_of(dose, strength, None if syringe is None else parse_syringe(syringe))
+
+
+# Doses and strengths come from a handful of products, and a plan asks for the volume of each phase's dose;
+# every argument is immutable, so the exact (Fraction) arithmetic is done once per combination.
+@functools.lru_cache(maxsize=1024)
+def _volume_of(dose: Quantity, strength: Strength, syringe: Syringe | None) -> DoseVolume:
     volume_ml = _in_base(dose) / strength._grams_per_litre() * 1000
     _check_volume(volume_ml, f"{dose} from {strength}")
-    return _dose_volume(dose, strength, volume_ml, None if syringe is None else parse_syringe(syringe))
+    return _dose_volume(dose, strength, volume_ml, syringe)
 
 
 def dose_from_syringe_units(units: float, strength: Strength | str, syringe: Syringe | str = "U-100") -> DoseVolume:
