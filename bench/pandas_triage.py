@@ -41,6 +41,7 @@ from b12.domain.labs import (
     STABLER_HCY_NORMAL_BELOW_UMOL_L,
     STABLER_MMA_NORMAL_BELOW_NMOL_L,
 )
+from b12.domain.units import plausible_range
 
 R = rules.Reason
 WHITE = " \t\n\r\x0b\x0c"  # the characters the engine's strip removes
@@ -61,6 +62,13 @@ def iso_date(s: pd.Series) -> pd.Series:
     s = s.astype("string").str.strip(WHITE)
     shaped = s.str.match(r"^.{4}-.{2}-.{2}").fillna(False).astype(bool)
     return pd.to_datetime(s.str[:10].where(shaped), format="%Y-%m-%d", errors="coerce")
+
+
+def as_number(s: pd.Series) -> pd.Series:
+    """A plain decimal number, as the triage reads one: no digit separator, type suffix, inf or NaN."""
+    text = s.astype("string").str.strip(WHITE)
+    unusual = text.str.contains(r"[_dDfF]").fillna(False).astype(bool)
+    return pd.to_numeric(text.where(~unusual), errors="coerce").astype(float)
 
 
 def mapped(s: pd.Series, resolve: Callable[[str], object]) -> pd.Series:
@@ -91,6 +99,7 @@ def normalise_observations(obs: pd.DataFrame, data: rules.RuleData) -> pd.DataFr
                 "rank": c.rank,
                 "scale": -1 if c.scale is None else c.scale,
                 "converted": c.scale is not None and data.thresholds.scales[c.scale].dimension != c.unit.dimension,
+                **dict(zip(("low", "high"), plausible_range(c.unit), strict=True)),
             }
             for c in vocabulary.conversions(data.thresholds)
         ]
@@ -105,17 +114,19 @@ def normalise_observations(obs: pd.DataFrame, data: rules.RuleData) -> pd.DataFr
     by_test = mapped(obs["test"].astype("string"), lambda test: by_name.get(vocabulary.name_key(test)))
     df["analyte"] = by_code.fillna(by_test)
     df["symbol"] = mapped(obs["unit"].astype("string"), unit_symbol)
-    df["original"] = pd.to_numeric(obs["value"].astype("string").str.strip(WHITE), errors="coerce").astype(float)
-    df["upper"] = pd.to_numeric(obs["upper_limit"].astype("string").str.strip(WHITE), errors="coerce").astype(float)
+    df["original"] = as_number(obs["value"])
+    df["upper"] = as_number(obs["upper_limit"])
     df["date"] = iso_date(obs["date"])
     df = df.merge(plan, how="left", on=["analyte", "symbol"])
     scaled = (df["original"] * df["factor"] * 1_000_000).clip(0, rules.MAX_MICRO + 1)
     df["micro"] = np.floor(scaled + 0.5)
     number = np.isfinite(df["original"]) & (df["original"] > 0)
+    plausible = (df["original"] >= df["low"]) & (df["original"] <= df["high"])
     in_range = (df["date"] >= pd.Timestamp(rules.EPOCH)) & (df["date"] <= pd.Timestamp(rules.LATEST_DATE))
     df["ok"] = (
         df["patient_id"].notna()
         & df["factor"].notna()
+        & plausible
         & (df["micro"] >= 1)
         & (df["micro"] <= rules.MAX_MICRO)
         & in_range
@@ -130,6 +141,7 @@ def normalise_observations(obs: pd.DataFrame, data: rules.RuleData) -> pd.DataFr
         (~number, R.NOT_POSITIVE),
         (df["symbol"].isna(), R.UNKNOWN_UNIT),
         (df["factor"].isna(), R.WRONG_UNIT),
+        (~plausible, R.IMPLAUSIBLE),
         (df["micro"] < 1, R.NOT_POSITIVE),
         (df["date"].isna(), R.BAD_DATE),
         (~in_range, R.DATE_OUT_OF_RANGE),

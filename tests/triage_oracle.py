@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -31,7 +32,7 @@ from b12.domain.labs import (
     Interpretation,
     interpret,
 )
-from b12.domain.units import parse_unit
+from b12.domain.units import parse_unit, quantity
 
 # The finding codes the triage computes (labs has a few more: threshold_set_note, low_potassium).
 TRIAGE_FINDINGS = frozenset(
@@ -85,6 +86,14 @@ P12,2024-03-01,,B12,3000000,ng/L,
 P13,2024-03-01,,MMA,500,nmol/L,600
 P13,2024-03-01,,MMA,0.5,µmol/L,0.4
 P14,2024-03-01,,Active B12,30.12345678,pmol/L,
+P15,2024-03-01,,B12,1_000,ng/L,
+P15,2024-03-01,,B12,NaN,ng/L,
+P15,2024-03-01,,B12,250d,ng/L,
+P15,2024-03-01,,B12,Infinity,ng/L,
+P15,2024-03-01,,B12, 1e2 ,ng/L,
+P16,2024-03-01,,MCV,5000,fL,
+P16,2024-03-01,,B12,0.0005,pg/mL,
+P16,2024-03-01,,MCV,99,fL,95f
 """
 ADMINISTRATIONS = """\
 patient_id,date,dose
@@ -152,9 +161,10 @@ def accepted_rows(path: Path, data: RuleData) -> dict[str, list[Row]]:
         if not patient or analyte is None:
             continue
         try:
-            value = float(raw["value"])
+            value = _number(raw["value"])
             unit = parse_unit(raw["unit"])
             when = date.fromisoformat(raw["date"][:10])
+            quantity(value, unit)  # the core refuses a value outside the sanity bounds of units.toml
         except (ValueError, UnitError):
             continue
         conversion = plan.get((analyte, unit.symbol))
@@ -165,11 +175,21 @@ def accepted_rows(path: Path, data: RuleData) -> dict[str, list[Row]]:
         if not (1 <= micro <= MAX_MICRO and EPOCH <= when <= LATEST_DATE):
             continue
         normalised = micro / 1_000_000
-        upper = float(raw["upper_limit"]) if raw.get("upper_limit") else None
+        upper = _number(raw["upper_limit"]) if raw.get("upper_limit") else None
         normal = NORMAL_BELOW.get(analyte)
         raised = normal is not None and (value > upper if upper is not None else normalised >= normal)
         rows[patient].append(Row(analyte, value, unit.symbol, when, upper, normalised, conversion.rank, raised))
     return rows
+
+
+# docs/triage.md: a value is a plain decimal number (Python's float() would also take "1_000", "nan", "inf").
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _number(text: str) -> float:
+    if not _DECIMAL.fullmatch(text.strip()):
+        raise ValueError(f"not a decimal number: {text!r}")
+    return float(text)
 
 
 def administrations(path: Path) -> dict[str, list[date]]:

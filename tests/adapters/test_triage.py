@@ -155,9 +155,15 @@ def test_every_unreadable_row_is_written_to_the_rejects_file_with_its_reason(
         ("observations", "missing or unreadable date"),
         ("observations", "missing patient id"),
         ("observations", "non-numeric value"),
+        ("observations", "non-numeric value"),
+        ("observations", "non-numeric value"),
+        ("observations", "non-numeric value"),
+        ("observations", "non-numeric value"),
         ("observations", "unit cannot be converted for this test"),
         ("observations", "unknown test"),
         ("observations", "unknown unit"),
+        ("observations", "value outside b12's input sanity bounds for its unit"),
+        ("observations", "value outside b12's input sanity bounds for its unit"),
         ("observations", "value too large"),
         ("patients", "duplicate patient id"),
     ]
@@ -174,6 +180,26 @@ def test_dates_and_values_beyond_what_the_triage_reads_are_rejected_not_clipped(
     assert isinstance(p12, dict)
     assert (p12["status"], p12["results"], p12["rejected_rows"]) == ("not_assessable", 0, 2)
     assert rules.VALUE_OUT_OF_RANGE_TEXT in rules.Reason.VALUE_OUT_OF_RANGE
+
+
+def test_only_plain_decimal_numbers_are_values_whatever_one_engine_alone_would_accept(
+    small: dict[str, dict[str, object]],
+) -> None:
+    # "1_000" (DuckDB reads 1000), "250d" (Spark reads 250), NaN and Infinity are rejected; " 1e2 " is 100.
+    p15 = small["patients"]["P15"]
+    assert isinstance(p15, dict)
+    assert (p15["b12_total_value"], p15["results"], p15["rejected_rows"]) == (100.0, 1, 4)
+    rejected = {r["value"] for r in small["rejects"]["rows"] if r["patient_id"] == "P15"}  # type: ignore[attr-defined]
+    assert rejected == {"1_000", "NaN", "250d", "Infinity"}
+
+
+def test_a_value_the_core_would_refuse_as_implausible_is_rejected_not_classified(
+    small: dict[str, dict[str, object]],
+) -> None:
+    # units.toml: MCV is read up to 1000 fL, a mass concentration down to 0.001 pg/mL (sanity, not clinical).
+    p16 = small["patients"]["P16"]
+    assert isinstance(p16, dict)
+    assert (p16["mcv_value"], p16["b12_total_value"], p16["results"], p16["rejected_rows"]) == (99.0, None, 1, 2)
 
 
 def test_on_the_same_date_and_value_the_smaller_number_as_reported_is_the_latest_result(

@@ -78,3 +78,18 @@ def test_duckdb_and_spark_give_identical_per_patient_results(extract: dict[str, 
     assert rejects[0].sort_by(order).equals(rejects[1].sort_by(order))
     assert duck.summary == sparked.summary
     assert check_against_core(tables[1].to_pylist(), extract, sample=200, seed=2) >= 190
+
+
+def test_fhir_ndjson_observations_give_identical_results_on_both_engines(tmp_path: Path, spark: Any) -> None:
+    observations = tmp_path / "observations.ndjson"
+    synthesise(300, observations, seed=5)
+    broken = observations.read_text(encoding="utf-8") + '{"resourceType": "Observation", "status": \n'
+    observations.write_text(broken, encoding="utf-8")
+    options = TriageOptions(observations, tmp_path / "duckdb.parquet", SYNTH_AS_OF)
+
+    duck = run_triage(options)
+    sparked = run_triage(replace(options, out=tmp_path / "spark.parquet"), engine=SparkEngine(session=spark))
+
+    assert duck.summary.patients > 250
+    assert duck.summary.rejected >= 1  # the broken line, rejected on both engines
+    _same_files(duck, sparked)

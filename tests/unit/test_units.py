@@ -783,3 +783,18 @@ def test_missing_tables_are_reported() -> None:
     message = str(caught.value)
     for table in ("units: must be a list of tables", "dimensions: missing table", "strengths: missing table"):
         assert table in message
+
+
+@pytest.mark.parametrize("symbol", ["fL", "pg/mL", "ng/L", "pmol/L", "nmol/L", "g/dL", "mcg", "mL", "%"])
+def test_the_plausible_range_of_a_unit_is_where_quantity_starts_and_stops_refusing(symbol: str) -> None:
+    low, high = units.plausible_range(symbol)
+
+    assert units.quantity(low, symbol).value == low
+    assert units.quantity(high, symbol).value == high
+    for outside in (low * 0.999, high * 1.001):
+        with pytest.raises(ImplausibleValueError):
+            units.quantity(outside, symbol)
+
+
+def test_the_plausible_range_of_mcv_is_one_to_a_thousand_femtolitres() -> None:
+    assert units.plausible_range("fL") == (1.0, 1000.0)

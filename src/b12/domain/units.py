@@ -239,6 +239,15 @@ def convert(value: float, from_unit: str, to_unit: str, *, analyte: str | None =
     return quantity(value, from_unit).to(to_unit, analyte=analyte)
 
 
+def plausible_range(unit: str | Unit) -> tuple[float, float]:
+    """The input sanity bounds of ``unit``'s dimension (``units.toml``), expressed in ``unit``: the lowest
+    and highest value :func:`quantity` accepts in it (to float precision). Not clinical thresholds."""
+    unit = unit if isinstance(unit, Unit) else parse_unit(unit)
+    bounds = _vocabulary().bounds[unit.dimension]
+    factor = _exact(unit.factor)
+    return float(bounds.low / factor), float(bounds.high / factor)
+
+
 def molar_mass(analyte: str) -> float | None:
     """Molar mass in g/mol of an analyte (``Analyte`` value), or None when b12 has none on file."""
     chemistry = _vocabulary().chemistry.get(str(analyte))

@@ -302,7 +302,7 @@ class SparkEngine(Engine):
         import duckdb
 
         with duckdb.connect() as con:
-            data = con.execute(sql).to_arrow_table()
+            data = con.sql(sql).to_arrow_table()  # a relation: duckdb 2.0 warns on Arrow from a cursor
         return self.register(name, data)
 
     def stage(self, expr: ir.Table, name: str) -> ir.Table:

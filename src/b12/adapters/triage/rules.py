@@ -125,6 +125,7 @@ class Reason:
     WRONG_UNIT = "unit cannot be converted for this test"
     BAD_DATE = "missing or unreadable date (ISO YYYY-MM-DD expected)"
     DATE_OUT_OF_RANGE = "date before 1900-01-01 or after 2199-12-31"
+    IMPLAUSIBLE = "value outside b12's input sanity bounds for its unit (units.toml; not a clinical threshold)"
     VALUE_OUT_OF_RANGE = "value too large (above 2,199,023 in the unit it is normalised to)"  # MAX_MICRO
     AFTER_AS_OF = "administration dated after --as-of"
     MALE_PREGNANT = "recorded as male and pregnant"
@@ -240,6 +241,22 @@ def _text(column: ir.Value) -> ir.StringValue:
     return ibis.ifelse(padded, text.strip(), text).nullif("")
 
 
+# What a number is, the same on both engines (docs/triage.md): what both read as a decimal number, less what
+# one of them alone accepts: digit separators ("1_000", DuckDB), type suffixes ("1d", "1f", Spark) and NaN
+# (DuckDB; Spark reads NULL). "inf" and "Infinity" contain an f, so neither engine reads them either. The
+# character tests are cheap on a dictionary-encoded column; a regular expression costs ten times more.
+_NOT_IN_A_NUMBER = ("_", "d", "D", "f", "F")
+
+
+def _number(column: ir.Value) -> ir.FloatingValue:
+    """The value of a text column as a float, NULL when it is not a plain decimal number."""
+    text = column.cast("string")
+    unusual = ibis.or_(*(text.contains(character) for character in _NOT_IN_A_NUMBER))
+    number = ibis.ifelse(unusual, ibis.null("float64"), text.try_cast("float64"))
+    # Both engines' casts ignore surrounding white space and read "" as NULL.
+    return ibis.ifelse(number.isnan(), ibis.null("float64"), number)
+
+
 def _iso_date(text: ir.StringValue) -> ir.DateValue:
     # "YYYY-MM-DD" at the start, checked with LIKE before the cast, so that both engines read the same
     # strings as dates (each would accept its own lenient forms such as "2024-1-5").
@@ -300,6 +317,8 @@ def resolve_spellings(seen: ir.Table, units: ir.Table, analytes: ir.Table, conve
         factor=t.factor,
         rank_bits=(t["rank"].cast("int64") << _RANK_SHIFT),
         normal_micro=normal,
+        low=t.low,
+        high=t.high,
     )
 
 
@@ -315,9 +334,8 @@ def observations(raw: ir.Table, resolved: ir.Table) -> ir.Table:
         raw_value=raw.value,
         problem=_text(raw.problem) if "problem" in raw.columns else ibis.null("string"),
         date=_iso_date(raw.date.strip()),
-        # Both engines' casts to a number ignore surrounding white space and read "" as NULL.
-        original=raw.value.try_cast("float64"),
-        upper=raw.upper_limit.try_cast("float64"),
+        original=_number(raw.value),
+        upper=_number(raw.upper_limit),
     )
     # The date's part of the key; NULL outside the dates the key can hold.
     in_range = (t.date >= ibis.date(EPOCH)) & (t.date <= ibis.date(LATEST_DATE))
@@ -346,6 +364,8 @@ def observations(raw: ir.Table, resolved: ir.Table) -> ir.Table:
         factor=t.factor,
         rank_bits=t.rank_bits,
         normal_micro=t.normal_micro,
+        # NULL bounds (no conversion for the spelling) leave the row to the reasons before this one.
+        plausible=((t.original >= t.low) & (t.original <= t.high)).fill_null(False),
     )
     # Millionths of the normalised value, rounded half up to 6 decimals as floor(x + 0.5) (the same on both
     # engines). Clamped to [0, MAX_MICRO + 1] first, so that the cast cannot fail: NaN and infinity (both
@@ -356,7 +376,12 @@ def observations(raw: ir.Table, resolved: ir.Table) -> ir.Table:
     # Each step is computed once and read by the next (an engine does not share a repeated subexpression).
     t = t.mutate(
         ok=(
-            t.problem.isnull() & t.patient_id.notnull() & t.day_bits.notnull() & (t.micro >= 1) & (t.micro <= MAX_MICRO)
+            t.problem.isnull()
+            & t.patient_id.notnull()
+            & t.day_bits.notnull()
+            & t.plausible
+            & (t.micro >= 1)
+            & (t.micro <= MAX_MICRO)
         ).fill_null(False),
         flag=ibis.ifelse(
             t.normal_micro.notnull(),
@@ -378,6 +403,7 @@ def observation_reason(t: ir.Table) -> ir.StringValue:
         (t.original.isnan() | t.original.isinf() | (t.original <= 0), Reason.NOT_POSITIVE),
         (t.symbol.isnull(), Reason.UNKNOWN_UNIT),
         (t.factor.isnull(), Reason.WRONG_UNIT),
+        (~t.plausible, Reason.IMPLAUSIBLE),
         (t.micro < 1, Reason.NOT_POSITIVE),
         (t.date.isnull(), Reason.BAD_DATE),
         (t.day_bits.isnull(), Reason.DATE_OUT_OF_RANGE),

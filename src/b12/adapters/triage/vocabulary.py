@@ -24,7 +24,15 @@ from b12.domain.analytes import LOINC, Analyte
 from b12.domain.errors import UnitError
 from b12.domain.guidelines.thresholds import Scale, ThresholdSet
 from b12.domain.labs import CANONICAL_UNITS
-from b12.domain.units import Dimension, Quantity, Unit, accepted_spellings, known_units, parse_unit
+from b12.domain.units import (
+    Dimension,
+    Quantity,
+    Unit,
+    accepted_spellings,
+    known_units,
+    parse_unit,
+    plausible_range,
+)
 
 B12_ANALYTES = (Analyte.B12_TOTAL, Analyte.B12_ACTIVE)
 
@@ -214,6 +222,8 @@ def conversion_table(thresholds: ThresholdSet) -> pa.Table:
             ("same_unit", pa.bool_()),
             ("scale", pa.int32()),
             ("converted", pa.bool_()),
+            ("low", pa.float64()),  # the input sanity bounds of units.toml, in the unit as reported
+            ("high", pa.float64()),
         ]
     )
     return _table(
@@ -229,6 +239,7 @@ def conversion_table(thresholds: ThresholdSet) -> pa.Table:
                 "same_unit": c.same_unit,
                 "scale": c.scale,
                 "converted": c.scale is not None and thresholds.scales[c.scale].dimension != c.unit.dimension,
+                **dict(zip(("low", "high"), plausible_range(c.unit), strict=True)),
             }
             for c in conversions(thresholds)
         ),
