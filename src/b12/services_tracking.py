@@ -1,4 +1,4 @@
-"""Tracking use cases: start a course, record what happened, amend it, and read its status.
+"""Tracking use cases: create a patient, start a course, record what happened, amend it, and read its status.
 
 Each function takes a :class:`~b12.ports.UnitOfWork` and a :class:`~b12.ports.Clock` (nothing here reads
 the system clock or opens a database) and the acting :class:`~b12.domain.accounts.Account`. The contract:
@@ -6,11 +6,13 @@ the system clock or opens a database) and the acting :class:`~b12.domain.account
 - Every write is one transaction: the facts and an :class:`~b12.domain.accounts.AuditEntry` (who, what,
   when) are committed together, or nothing is (a refused request leaves no trace but its error).
 - Authorisation uses :func:`~b12.domain.accounts.can_see_patient`: a patient acts on their own record, a
-  clinician on the patients they look after; starting a course from a plan and amending a course are
-  clinicians' acts. A refusal, and a patient or course that does not exist, both raise
-  :class:`~b12.domain.access.NotAllowedError`, so that the two look the same from outside (web: 404).
+  clinician on the patients they look after; creating a patient record (which the clinician then looks
+  after), starting a course from a plan and amending a course are clinicians' acts. A refusal, and a
+  patient or course that does not exist, both raise :class:`~b12.domain.access.NotAllowedError`, so that
+  the two look the same from outside (web: 404).
 - Inputs are checked here and refused with :class:`~b12.domain.errors.CaseError` naming the form field
-  (``at``, ``dose``, ``scores.fatigue``, ``months``), so a form can show the message beside the field.
+  (``at``, ``dose``, ``scores.fatigue``, ``months``, ``birth_date``), so a form can show the message beside
+  the field.
 - Only facts are stored; :func:`status` recomputes everything with
   :func:`~b12.domain.tracking.course_status` on the clock's date.
 """
@@ -27,7 +29,7 @@ from b12.domain.access import NotAllowedError
 from b12.domain.accounts import Account, AuditEntry, PatientRecord, Role, can_see_patient
 from b12.domain.alerts import Alert, severity_order
 from b12.domain.analytes import Analyte
-from b12.domain.case import Condition
+from b12.domain.case import Condition, Sex
 from b12.domain.errors import CaseError, UnitError, UnknownGuidelineError
 from b12.domain.guidelines import Guideline, load_guideline
 from b12.domain.plan import Plan
@@ -61,9 +63,11 @@ from b12.ports import Clock, UnitOfWork
 
 __all__ = [
     "MAX_INTERVAL_MONTHS",
+    "MAX_PATIENT_NAME",
     "CourseStarted",
     "amend_course",
     "courses_of_patient",
+    "create_patient",
     "record_dose",
     "record_lab",
     "record_reaction",
@@ -74,9 +78,11 @@ __all__ = [
     "status",
 ]
 
-# Input sanity bounds for forms, not clinical limits: a maintenance interval of 1–12 months, texts that fit
-# their columns.
+# Input sanity bounds for forms, not clinical limits: a maintenance interval of 1–12 months, a patient's name
+# and texts that fit their columns, a date of birth from 1900.
 MAX_INTERVAL_MONTHS = 12
+MAX_PATIENT_NAME = 200
+_EARLIEST_BIRTH = date(1900, 1, 1)
 _MAX_SHORT_TEXT = 100
 _MAX_LONG_TEXT = 2000
 
@@ -198,6 +204,54 @@ def _sites(sites: Sequence[str]) -> tuple[str, ...]:
     for site in cleaned:
         _text(site, "sites", _MAX_SHORT_TEXT)
     return cleaned
+
+
+# --- patients ---------------------------------------------------------------------------------------------
+
+
+def create_patient(
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Account,
+    name: str,
+    sex: Sex,
+    *,
+    birth_date: date | None = None,
+    pregnant: bool = False,
+    breastfeeding: bool = False,
+    audit_detail: Mapping[str, object] | None = None,
+) -> PatientRecord:
+    """A clinician creates the record of a patient they will look after.
+
+    The audit entry's detail is the record's name, sex and date of birth unless ``audit_detail`` replaces it
+    (the API records only ``{"source": "api"}`` there).
+    """
+    _clinician(actor, "patient", "new", "create")
+    text = _text(name, "name", MAX_PATIENT_NAME)
+    if text is None:
+        raise CaseError("name", "enter the patient's name")
+    if birth_date is not None and not _EARLIEST_BIRTH <= birth_date <= clock.today():
+        raise CaseError("birth_date", "a date of birth between 1900 and today")
+    if sex is Sex.MALE and (pregnant or breastfeeding):
+        raise CaseError("pregnant" if pregnant else "breastfeeding", "a patient recorded as male cannot be")
+    with uow:
+        patient = PatientRecord(
+            id=_new_id(),
+            name=text,
+            sex=sex,
+            created_at=clock.now(),
+            birth_date=birth_date,
+            clinician_id=actor.id,
+            pregnant=pregnant,
+            breastfeeding=breastfeeding,
+        )
+        uow.accounts.add_patient(patient)
+        if audit_detail is None:
+            birth = birth_date.isoformat() if birth_date else None
+            audit_detail = {"name": patient.name, "sex": sex.value, "birth_date": birth}
+        _audit(uow, clock, actor, "patient.create", "patient", patient.id, audit_detail)
+        uow.commit()
+    return patient
 
 
 # --- starting a course ------------------------------------------------------------------------------------

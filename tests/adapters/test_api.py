@@ -559,6 +559,11 @@ def stored_rows(world: World) -> int:
         return sum(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() for table in tables)
 
 
+def audit_entries(world: World) -> int:
+    with world.new_uow() as uow:
+        return len(uow.audit.entries(limit=10_000))
+
+
 @pytest.mark.parametrize("who", ["ana", "dr-a"])
 def test_patient_a_cannot_be_reached_from_patient_b_or_b_from_a_through_any_api_route(world: World, who: str) -> None:
     before = stored_rows(world)
@@ -629,6 +634,43 @@ def test_a_clinician_creates_a_patient_and_starts_a_course_from_a_case(world: Wo
     assert course["sites"] == ["left thigh"]
     assert world.get(f"/courses/{course['id']}", "dr-a").json() == course
     assert [c["id"] for c in world.get(f"/patients/{patient['id']}/courses", "dr-a").json()["items"]] == [course["id"]]
+
+
+def test_a_new_patient_is_audited_once_with_the_api_as_its_source(world: World) -> None:
+    created = world.post("/patients", {"name": "  Flo  ", "sex": "female"}, "dr-a").json()
+
+    with world.new_uow() as uow:
+        (entry,) = uow.audit.entries(entity="patient", entity_id=created["id"])
+    assert created["name"] == "Flo"
+    assert (entry.actor_id, entry.action, entry.detail) == ("dr-a", "patient.create", {"source": "api"})
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"birth_date": "2026-01-06"}, "birth_date", "a date of birth between 1900 and today"),
+        ({"birth_date": "1899-12-31"}, "birth_date", "a date of birth between 1900 and today"),
+        ({"sex": "male", "pregnant": True}, "pregnant", "a patient recorded as male cannot be"),
+        ({"sex": "male", "breastfeeding": True}, "breastfeeding", "a patient recorded as male cannot be"),
+        ({"sex": "male", "pregnant": True, "breastfeeding": True}, "pregnant", "a patient recorded as male cannot be"),
+    ],
+    ids=["born-tomorrow", "born-before-1900", "pregnant-male", "breastfeeding-male", "both-named-at-pregnant"],
+)
+def test_a_new_patient_b12_cannot_record_is_refused_on_its_field_and_nothing_is_stored(
+    world: World, body: dict[str, Any], field: str, message: str
+) -> None:
+    before = stored_rows(world), audit_entries(world)
+
+    problem = assert_problem(world.post("/patients", {"name": "Gil", "sex": "female", **body}, "dr-a"), 422)
+
+    assert problem["type"].endswith(":refused")
+    assert problem["detail"] == f"{field}: {message}"
+    assert problem["errors"] == [{"field": field, "message": message}]
+    assert (stored_rows(world), audit_entries(world)) == before
+
+
+def test_a_patient_s_badly_formed_new_patient_is_not_found_rather_than_invalid(world: World) -> None:
+    assert_problem(world.post("/patients", {"name": "", "sex": "other"}, "ana"), 404)
 
 
 def test_a_course_from_a_bad_case_names_the_field_inside_the_case(world: World) -> None:

@@ -317,6 +317,7 @@ def test_a_new_patient_is_assigned_to_the_clinician_and_audited(web: Web, doctor
     assert response.headers["location"] == f"/clinician/patients/{patient.id}"
     (entry,) = [e for e in web.store.audit if e.action == "patient.create"]
     assert (entry.actor_id, entry.entity_id) == (doctor.id, patient.id)
+    assert entry.detail == {"name": "Nora New", "sex": "female", "birth_date": "1980-02-03"}
     page = web.client.get(response.headers["location"]).text
     assert "Nora New" in page
     assert "pregnant" in page

@@ -17,6 +17,7 @@ from b12.services import plan_case
 from b12.services_tracking import (
     amend_course,
     courses_of_patient,
+    create_patient,
     record_dose,
     record_lab,
     record_reaction,
@@ -90,6 +91,88 @@ def started(uow: FakeUnitOfWork, clock: FixedClock, **case: bool) -> Course:
 
 def audit_actions(uow: FakeUnitOfWork) -> list[str]:
     return [e.action for e in uow.committed.audit]  # in the order appended
+
+
+# --- creating patients ------------------------------------------------------------------------------------
+
+
+def test_a_clinician_creates_a_patient_they_look_after_in_one_transaction_with_an_audit_entry(
+    uow: FakeUnitOfWork, clock: FixedClock
+) -> None:
+    patient = create_patient(
+        uow, clock, CLINICIAN, "  Nora New ", Sex.FEMALE, birth_date=date(1980, 2, 3), pregnant=True
+    )
+    assert uow.commits == 1
+    assert uow.committed.patients[patient.id] is patient
+    assert (patient.name, patient.sex, patient.birth_date, patient.created_at) == (
+        "Nora New",
+        Sex.FEMALE,
+        date(1980, 2, 3),
+        NOW,
+    )
+    assert (patient.clinician_id, patient.pregnant, patient.breastfeeding) == (CLINICIAN.id, True, False)
+    [entry] = uow.committed.audit
+    assert (entry.actor_id, entry.action, entry.entity, entry.entity_id, entry.at) == (
+        CLINICIAN.id,
+        "patient.create",
+        "patient",
+        patient.id,
+        NOW,
+    )
+    assert entry.detail == {"name": "Nora New", "sex": "female", "birth_date": "1980-02-03"}
+
+
+def test_a_new_patient_is_the_clinician_s_own_and_no_one_else_s(uow: FakeUnitOfWork, clock: FixedClock) -> None:
+    patient = create_patient(uow, clock, CLINICIAN, "Nora New", Sex.FEMALE)
+    assert courses_of_patient(uow, CLINICIAN, patient.id) == []
+    for stranger in (OTHER_CLINICIAN, ALICE):
+        with pytest.raises(NotAllowedError):
+            courses_of_patient(uow, stranger, patient.id)
+
+
+def test_a_new_patient_s_audit_detail_can_be_the_caller_s_own(uow: FakeUnitOfWork, clock: FixedClock) -> None:
+    patient = create_patient(uow, clock, CLINICIAN, "Nora New", Sex.FEMALE, audit_detail={"source": "api"})
+    [entry] = uow.committed.audit
+    assert (entry.entity_id, entry.detail) == (patient.id, {"source": "api"})
+
+
+@pytest.mark.parametrize("actor", [ALICE, BOB], ids=["alice", "bob"])
+def test_a_patient_account_cannot_create_a_patient_and_nothing_is_written(
+    uow: FakeUnitOfWork, clock: FixedClock, actor: Account
+) -> None:
+    with pytest.raises(NotAllowedError) as caught:
+        create_patient(uow, clock, actor, "Nora New", Sex.FEMALE)
+    assert (caught.value.entity, caught.value.entity_id, caught.value.action) == ("patient", "new", "create")
+    assert uow.commits == 0
+    assert set(uow.committed.patients) == {"patient-alice", "patient-bob"}
+    assert uow.committed.audit == []
+
+
+@pytest.mark.parametrize(
+    ("name", "sex", "fields", "field"),
+    [
+        pytest.param("   ", Sex.FEMALE, {}, "name", id="blank-name"),
+        pytest.param("x" * 201, Sex.FEMALE, {}, "name", id="name-too-long"),
+        pytest.param("Nora", Sex.FEMALE, {"birth_date": date(2026, 1, 6)}, "birth_date", id="born-tomorrow"),
+        pytest.param("Nora", Sex.FEMALE, {"birth_date": date(1899, 12, 31)}, "birth_date", id="born-before-1900"),
+        pytest.param("Ned", Sex.MALE, {"pregnant": True}, "pregnant", id="pregnant-male"),
+        pytest.param("Ned", Sex.MALE, {"breastfeeding": True}, "breastfeeding", id="breastfeeding-male"),
+    ],
+)
+def test_a_new_patient_that_cannot_be_recorded_is_refused_beside_its_field_and_writes_nothing(
+    uow: FakeUnitOfWork, clock: FixedClock, name: str, sex: Sex, fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(CaseError) as caught:
+        create_patient(uow, clock, CLINICIAN, name, sex, **fields)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert uow.commits == 0
+    assert uow.committed.audit == []
+
+
+def test_a_patient_born_today_or_on_1900_01_01_can_be_recorded(uow: FakeUnitOfWork, clock: FixedClock) -> None:
+    for born in (clock.today(), date(1900, 1, 1)):
+        assert create_patient(uow, clock, CLINICIAN, "Nora New", Sex.FEMALE, birth_date=born).birth_date == born
+    assert audit_actions(uow) == ["patient.create", "patient.create"]
 
 
 # --- starting courses -------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ from b12.adapters.plan_json import (
 from b12.adapters.sql.api_tokens import ApiToken, ApiTokens, tokens_in
 from b12.domain.access import NotAllowedError
 from b12.domain.accounts import Account, AuditEntry, PatientRecord, Role, can_see_patient
-from b12.domain.case import Case, Sex
+from b12.domain.case import Case
 from b12.domain.errors import B12Error, CaseError
 from b12.domain.labs import load_threshold_set, threshold_sets
 from b12.domain.plan import FollowUp, FollowUpKind
@@ -690,32 +690,6 @@ def _followups(status: CourseStatus, today: date, until: date) -> list[FollowUp]
     ]
 
 
-def _new_patient(uow: UnitOfWork, clock: Clock, actor: Account, body: m.PatientRequest) -> PatientRecord:
-    """A clinician creates a patient record they look after; audited (the web app's sign-up does the same)."""
-    if actor.role is not Role.CLINICIAN:
-        raise NotAllowedError(actor.id, "patient", "new", "create")
-    today = clock.today()
-    if body.birth_date is not None and not date(1900, 1, 1) <= body.birth_date <= today:
-        raise CaseError("birth_date", "a date of birth between 1900 and today")
-    if body.sex is Sex.MALE and (body.pregnant or body.breastfeeding):
-        raise CaseError("pregnant" if body.pregnant else "breastfeeding", "a patient recorded as male cannot be")
-    patient = PatientRecord(
-        id=uuid.uuid4().hex,
-        name=body.name.strip(),
-        sex=body.sex,
-        created_at=clock.now(),
-        birth_date=body.birth_date,
-        clinician_id=actor.id,
-        pregnant=body.pregnant,
-        breastfeeding=body.breastfeeding,
-    )
-    with uow:
-        uow.accounts.add_patient(patient)
-        _audit(uow, clock, actor, "patient.create", "patient", patient.id, source="api")
-        uow.commit()
-    return patient
-
-
 # --- authentication ----------------------------------------------------------------------------------------
 
 _bearer = HTTPBearer(
@@ -891,9 +865,21 @@ def api_app(deps: ApiDeps) -> FastAPI:
     )
     def create_patient(response: Response, account: Actor, raw: RawBody) -> dict[str, Any]:
         """A clinician creates the record of a patient they look after."""
+        # The role before the body, so that a patient's badly formed body is a 404 too, not a 422.
         if account.role is not Role.CLINICIAN:
             raise NotAllowedError(account.id, "patient", "new", "create")
-        patient = _new_patient(uow(), deps.clock, account, _body(m.PatientRequest, raw))
+        body = _body(m.PatientRequest, raw)
+        patient = services_tracking.create_patient(
+            uow(),
+            deps.clock,
+            account,
+            body.name,
+            body.sex,
+            birth_date=body.birth_date,
+            pregnant=body.pregnant,
+            breastfeeding=body.breastfeeding,
+            audit_detail={"source": "api"},
+        )
         response.headers["Location"] = f"{API_PREFIX}/patients/{patient.id}"
         return _patient_dict(patient)
 

@@ -13,11 +13,11 @@ raise for "not yours" and "does not exist" alike)::
     POST /clinician/courses/{course_id}/amend     amend the course with a reason
     GET  /clinician/courses/{course_id}/audit     the course's audit trail, newest first
 
-Writes go through the tracking services (``start_course_from_plan``, ``amend_course``), except creating a
-patient, which has no service yet and is done here as ``security.sign_up_patient`` does it (record and audit
-in one transaction). Reads are views in the cosmicpython sense: they read the repositories directly, after
-the same :func:`~b12.domain.accounts.can_see_patient` check the services make, and recompute each course's
-status with :func:`~b12.domain.tracking.course_status` on the clock's date.
+Writes go through the tracking services (``create_patient``, ``start_course_from_plan``, ``amend_course``);
+the new-patient form checks its fields first, in its own words, so that each problem shows beside its field.
+Reads are views in the cosmicpython sense: they read the repositories directly, after the same
+:func:`~b12.domain.accounts.can_see_patient` check the services make, and recompute each course's status with
+:func:`~b12.domain.tracking.course_status` on the clock's date.
 
 Starting a course never trusts a plan sent by the browser: the start form carries the assessment as typed
 (hidden fields), and the plan is made again here from it, with the strength, syringe and start date chosen
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -54,7 +53,6 @@ from b12.adapters.plan_json import plan_to_dict
 from b12.adapters.web import deps
 from b12.adapters.web.assessment import choices, field_label, label, plan_from_form
 from b12.adapters.web.forms import FormState, parse_whole
-from b12.adapters.web.security import audit
 from b12.domain.access import NotAllowedError
 from b12.domain.accounts import Account, AuditEntry, PatientRecord, can_see_patient
 from b12.domain.alerts import Alert, Severity
@@ -76,14 +74,20 @@ from b12.domain.tracking import (
     course_status,
 )
 from b12.ports import UnitOfWork
-from b12.services_tracking import MAX_INTERVAL_MONTHS, amend_course, start_course_from_plan, visible_course
+from b12.services_tracking import (
+    MAX_INTERVAL_MONTHS,
+    MAX_PATIENT_NAME,
+    amend_course,
+    create_patient,
+    start_course_from_plan,
+    visible_course,
+)
 
 router = APIRouter()
 Clinician = Annotated[Account, Depends(deps.require_clinician)]
 
 UPCOMING = 12  # doses of the schedule shown on a course's page
 RECENT = 10  # doses, results and diary entries shown on a patient's page
-MAX_NAME = 200
 
 
 # --- statuses ---------------------------------------------------------------------------------------------
@@ -431,8 +435,8 @@ def check_new_patient(form: FormState, today: date) -> NewPatient | None:
     name = " ".join(form.text("name").split())
     if not name:
         form.add_error("name", "Enter the patient's name")
-    elif len(name) > MAX_NAME:
-        form.add_error("name", f"Enter a name of at most {MAX_NAME} characters")
+    elif len(name) > MAX_PATIENT_NAME:
+        form.add_error("name", f"Enter a name of at most {MAX_PATIENT_NAME} characters")
     sex: Sex | None = None
     try:
         sex = Sex(form.text("sex"))
@@ -459,42 +463,26 @@ def check_new_patient(form: FormState, today: date) -> NewPatient | None:
     return NewPatient(name, sex, birth, pregnant, breastfeeding)
 
 
-def create_patient(uow: UnitOfWork, request: Request, clinician: Account, new: NewPatient) -> PatientRecord:
-    """A patient record looked after by ``clinician``, audited, in one transaction."""
-    clock = deps.get_clock(request)
-    with uow:
-        patient = PatientRecord(
-            uuid.uuid4().hex,
-            new.name,
-            new.sex,
-            clock.now(),
-            birth_date=new.birth_date,
-            clinician_id=clinician.id,
-            pregnant=new.pregnant,
-            breastfeeding=new.breastfeeding,
-        )
-        uow.accounts.add_patient(patient)
-        audit(
-            uow,
-            clock,
-            clinician.id,
-            "patient.create",
-            "patient",
-            patient.id,
-            {"name": patient.name, "sex": patient.sex.value, "birth_date": new.birth_date.isoformat()},
-        )
-        uow.commit()
-    return patient
-
-
 @router.post("/clinician/patients", name="clinician_patient_create", response_class=HTMLResponse)
 async def new_patient(request: Request, clinician: Clinician) -> Response:
     """Create the patient (assigned to this clinician), or the form again with each problem beside its field."""
     form = FormState.of(await request.form())
-    new = check_new_patient(form, deps.get_clock(request).today())
+    clock = deps.get_clock(request)
+    new = check_new_patient(form, clock.today())
     if new is None:
         return _new_patient_page(request, form, status_code=422)
-    patient = await run_in_threadpool(create_patient, deps.get_uow(request), request, clinician, new)
+    # The form's checks cover the service's, so a CaseError cannot reach here (it would be app.py's 422 page).
+    patient = await run_in_threadpool(
+        create_patient,
+        deps.get_uow(request),
+        clock,
+        clinician,
+        new.name,
+        new.sex,
+        birth_date=new.birth_date,
+        pregnant=new.pregnant,
+        breastfeeding=new.breastfeeding,
+    )
     deps.flash(request, f"{patient.name} is on your list. To start a course, run an assessment and choose them.")
     return RedirectResponse(request.app.url_path_for("clinician_patient", patient_id=patient.id), status_code=303)
 
