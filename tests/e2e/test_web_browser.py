@@ -1,9 +1,9 @@
 """The web app in a real browser (issue 3, "Bars"): Debian's chromium driven by Playwright against ``b12 serve --demo``.
 
-The scenarios walk what a patient and a clinician do; every page is checked with axe-core (no serious or
-critical violation) and saved as a screenshot at desktop and phone width (``tests/e2e/screenshots/``). Fixtures
-(one server, one chromium, a fresh context per test) are in ``conftest.py``, helpers in ``browser.py``. The
-server runs on the real clock: dates are read from the pages, never assumed.
+The scenarios walk what a patient and a clinician do; every page is checked with axe-core (no violation of impact
+moderate or worse), must not scroll sideways on a phone, and is saved as a screenshot at desktop and phone width
+(``tests/e2e/screenshots/``). Fixtures (one server, one chromium, a fresh context per test) are in ``conftest.py``,
+helpers in ``browser.py``. The server runs on the real clock: dates are read from the pages, never assumed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import SCREENSHOTS, browsing, capture, check_axe
+from browser import SCREENSHOTS, browsing, capture, check_axe, check_no_sideways_scroll
 from icalendar import Calendar
 from playwright.sync_api import Browser, Page, expect
 
@@ -138,7 +138,8 @@ def go(path: str) -> Callable[[Page], None]:
     return open_path
 
 
-# name -> (who is signed in, how to get there). Each page is checked with axe-core and captured at both widths.
+# name -> (who is signed in, how to get there). Each page is checked with axe-core and for sideways scrolling at
+# phone width, and captured at both widths.
 PAGES: dict[str, tuple[DemoAccount | None, Callable[[Page], None]]] = {
     "calculator": (None, open_calculator),
     "assessment-form": (None, go("/assess")),
@@ -183,7 +184,7 @@ def signed_in(chromium: Browser, web_server: Any) -> Callable[[DemoAccount], dic
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-def test_each_page_passes_axe_and_is_captured_at_desktop_and_phone_width(
+def test_each_page_passes_axe_fits_a_phone_without_sideways_scroll_and_is_captured_at_both_widths(
     chromium: Browser, web_server: Any, signed_in: Callable[[DemoAccount], dict[str, Any]], name: str
 ) -> None:
     account, open_page = PAGES[name]
@@ -192,6 +193,7 @@ def test_each_page_passes_axe_and_is_captured_at_desktop_and_phone_width(
         open_page(page)
         expect(page.locator("h1")).to_have_count(1)
         check_axe(page, name)
+        check_no_sideways_scroll(page, name)
         desktop, phone = capture(page, name)
     assert desktop.stat().st_size > 0
     assert phone.stat().st_size > 0
