@@ -3,6 +3,11 @@ and both agree with the core's single-patient interpretation."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +20,8 @@ from b12.adapters.triage import TriageOptions, TriageResult, run_triage
 from b12.adapters.triage.engines import SparkEngine
 from b12.adapters.triage.synth import synthesise
 from triage_oracle import SYNTH_AS_OF, check_against_core
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +100,74 @@ def test_fhir_ndjson_observations_give_identical_results_on_both_engines(tmp_pat
     assert duck.summary.patients > 250
     assert duck.summary.rejected >= 1  # the broken line, rejected on both engines
     _same_files(duck, sparked)
+
+
+@pytest.fixture(scope="module")
+def spark_connect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local Spark Connect server (scripts/spark_connect_server.py) on a free loopback port: its sc:// URL."""
+    pytest.importorskip("pyspark", reason="the Spark extra is not installed (uv sync --all-extras)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "spark_connect_server.py"), "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "ready sc://" not in log.read_text(errors="replace"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Spark Connect server did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def test_the_cli_triages_through_a_spark_connect_server_as_duckdb_does(tmp_path: Path, spark_connect: str) -> None:
+    observations = tmp_path / "observations.csv"
+    synthesise(300, observations, seed=3)
+    command = [sys.executable, "-c", "from b12.adapters.cli import main; raise SystemExit(main())", "triage"]
+    outputs = {}
+    for engine, extra in (("duckdb", []), ("spark", ["--engine", "spark", "--spark-remote", spark_connect])):
+        out = tmp_path / f"{engine}.parquet"
+        done = subprocess.run(
+            [*command, str(observations), "--out", str(out), "--as-of", SYNTH_AS_OF.isoformat(), *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs[engine] = pq.read_table(out).sort_by("patient_id")
+
+    assert outputs["duckdb"].num_rows == 300
+    assert outputs["duckdb"].equals(outputs["spark"])
+
+
+def test_an_unreachable_spark_connect_server_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark", reason="the Spark extra is not installed (uv sync --all-extras)")
+    observations = tmp_path / "observations.csv"
+    synthesise(5, observations, seed=3)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    command = [sys.executable, "-c", "from b12.adapters.cli import main; raise SystemExit(main())", "triage"]
+    remote = f"sc://127.0.0.1:{closed_port}"
+    options = ["--out", str(tmp_path / "x.parquet"), "--engine", "spark", "--spark-remote", remote]
+    done = subprocess.run(
+        [*command, str(observations), *options],
+        capture_output=True,
+        text=True,
+        timeout=120,  # the Spark Connect client alone would retry for minutes
+    )
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert remote in done.stderr

@@ -17,12 +17,14 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import socket
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import ibis
 import pyarrow as pa
@@ -335,6 +337,7 @@ def spark_session(remote: str | None = None) -> SparkSession:
             "the Spark engine needs the optional extra: pip install 'b12[spark]' (or use --engine duckdb)"
         ) from error
     if remote is not None:
+        _check_reachable(remote)
         try:
             return SparkSession.builder.remote(remote).getOrCreate()
         except Exception as error:  # grpc and connect errors have no common base class
@@ -351,6 +354,28 @@ def spark_session(remote: str | None = None) -> SparkSession:
     )
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+SPARK_CONNECT_PORT = 15002  # the port of an sc:// URL that names none (Spark Connect's default)
+
+
+def _check_reachable(remote: str, timeout_s: float = 10.0) -> None:
+    """Refuse an ``sc://host[:port]`` URL whose server does not answer a TCP connection within ``timeout_s``.
+
+    The Spark Connect client retries an unreachable server with back-off for minutes before it gives up; a
+    plain connection attempt first turns a wrong host or port into one clear error at once."""
+    parts = urlsplit(remote)
+    if parts.scheme != "sc" or not parts.hostname:
+        raise EngineError(f"{remote}: a Spark Connect URL looks like sc://host:15002")
+    try:
+        port = parts.port or SPARK_CONNECT_PORT
+    except ValueError:
+        raise EngineError(f"{remote}: the port is not a number") from None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as error:
+        raise EngineError(f"cannot reach the Spark Connect server {remote}: {error.strerror or error}") from None
 
 
 def make_engine(
