@@ -9,6 +9,13 @@ Routes (own paths of the specification; not the obsolete ``/.well-known`` form):
 
 Contract:
 
+- Authentication (CDS Hooks 2.0 "Trusting CDS Clients", :mod:`b12.adapters.cds_auth`): when
+  ``CdsDeps.clients`` lists trusted clients, every POST (services, feedback, unknown ids alike) needs
+  ``Authorization: Bearer <JWT>`` signed by one of them with ``aud`` the URL called, checked before the body is
+  read; else 401 with a one-line reason and ``WWW-Authenticate: Bearer``. Discovery stays open: it lists the same
+  static services to anyone and carries no patient data, and the spec asks authentication of calls that pose "any
+  risk of exposing sensitive data to the caller". Without ``clients`` (development, the demo) no call is
+  authenticated; the composition root logs that once at start-up.
 - Prefetch: a key present with a resource is used; a key present with ``null`` means "no data" and is never
   fetched; a missing key (or one holding an OperationOutcome) is fetched from ``fhirServer`` with the bearer token
   of ``fhirAuthorization`` through the injected httpx client. A required key that cannot be had (no
@@ -25,7 +32,8 @@ Contract:
   card says so). Suggested orders use the FHIR export's own ``dosage_instruction`` and ``check_codes``
   (``adapters/fhir.py``), so a draft order reads like an exported course.
 
-Mounting: ``app.include_router(cds_router(CdsDeps(unit_of_work=cds_unit_of_work_factory(engine), clock=clock)))``.
+Mounting: ``app.include_router(cds_router(CdsDeps(unit_of_work=cds_unit_of_work_factory(engine), clock=clock,
+clients=load_trusted_clients(path))))``.
 The routes must not sit behind the web app's session/CSRF dependencies: a CDS client has no session.
 
 b12 is decision support, not a prescriber: every card says which rule and source it comes from.
@@ -45,12 +53,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
 from dateutil.relativedelta import relativedelta
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -59,6 +68,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from b12 import services
+from b12.adapters.cds_auth import CdsAuthError, ClientVerifier, TrustedClients
 from b12.adapters.cds_models import (
     FHIR_ID,
     SUMMARY_MAX,
@@ -176,7 +186,8 @@ class CdsDeps:
     ``http_client`` makes the httpx client used for ``fhirServer`` (tests pass one on ``httpx.MockTransport``);
     ``guideline`` and ``thresholds`` are the clinical settings (``uk`` and its default threshold set);
     ``allowed_fhir_servers``, when given, lists the FHIR base URLs b12 may call (the service agreement's list);
-    ``None`` allows any.
+    ``None`` allows any; ``clients``, when given, are the CDS clients trusted to call (their JWTs are verified
+    with ``clock`` and their JWK Sets fetched with ``http_client``); ``None`` authenticates no one.
     """
 
     unit_of_work: Callable[[], FeedbackUnitOfWork]
@@ -186,6 +197,7 @@ class CdsDeps:
     thresholds: str | None = None
     allowed_fhir_servers: frozenset[str] | None = None
     issued: IssuedCards = field(default_factory=IssuedCards)
+    clients: TrustedClients | None = None
 
 
 # --- services and prefetch templates --------------------------------------------------------------------
@@ -307,12 +319,20 @@ def _problems(errors: Iterable[Any], prefix: str = "") -> list[Problem]:
 
 
 class _CdsRoute(APIRoute):
-    """Answers every error of these routes in JSON, before the app's own (HTML) handlers can see it."""
+    """Answers every error of these routes in JSON, before the app's own (HTML) handlers can see it; with a
+    ``verifier`` (set on a subclass per router), authenticates every POST before its body is read."""
+
+    verifier: ClassVar[ClientVerifier | None] = None
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         handler = super().get_route_handler()
+        verifier = self.verifier
 
         async def route(request: Request) -> Response:
+            if verifier is not None and request.method == "POST":
+                refusal = await _authenticate(verifier, request)
+                if refusal is not None:
+                    return refusal
             try:
                 response: Response = await handler(request)
             except RequestValidationError as error:
@@ -329,8 +349,48 @@ class _CdsRoute(APIRoute):
         return route
 
 
+async def _authenticate(verifier: ClientVerifier, request: Request) -> Response | None:
+    """None when the caller's JWT verifies, else the 401 answer; never raises (so never a 500)."""
+    try:
+        audience = _endpoint_url(request, verifier.clients.base_url)
+        # In a thread: a JWK Set may have to be fetched (blocking httpx) on the way.
+        await run_in_threadpool(verifier.verify, request.headers.get("Authorization"), audience)
+    except CdsAuthError as error:
+        refused = error
+    except Exception:
+        log.exception("CDS Hooks: unexpected error while authenticating %s %s", request.method, request.url.path)
+        refused = CdsAuthError("the JWT could not be verified")
+    else:
+        return None
+    log.warning(
+        "CDS Hooks: refused %s %s%s: %s",
+        request.method,
+        request.url.path,
+        f" from {refused.issuer}" if refused.issuer else "",
+        refused.reason,
+    )
+    # RFC 6750 §3: a request without credentials gets a challenge without an error code; a bad token,
+    # error="invalid_token". The reason goes in the JSON body only.
+    challenge = 'Bearer realm="b12 CDS Hooks"' + ("" if refused.missing else ', error="invalid_token"')
+    response = _json(401, CdsError(error=refused.reason))
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+def _endpoint_url(request: Request, base_url: str | None) -> str:
+    """The URL of the endpoint called, which the JWT's ``aud`` must be: "the URL of the CDS Service endpoint being
+    invoked". From the request (scheme, Host, and the path with the app's mount point or root path), or, with a
+    configured ``base_url`` (b12 behind a proxy that changes the scheme or host), that base and the path below the
+    app's root."""
+    if base_url is None:
+        return str(request.url.replace(query="", fragment=""))
+    root = str(request.scope.get("root_path", ""))
+    return base_url + request.url.path.removeprefix(root)
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": CdsError, "description": "Malformed request (with each problem's path), or a cds-r-1 violation"},
+    401: {"model": CdsError, "description": "Trusted CDS clients are configured and the JWT is missing or invalid"},
     404: {"model": CdsError, "description": "No CDS service with this id"},
     412: {"model": CdsError, "description": "Required FHIR data is neither prefetched nor obtainable"},
     500: {"model": CdsError, "description": "An unexpected error"},
@@ -342,7 +402,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def cds_router(deps: CdsDeps) -> APIRouter:
     """The CDS Hooks routes, to mount at the root of the app: ``app.include_router(cds_router(deps))``."""
-    router = APIRouter(route_class=_CdsRoute, tags=["CDS Hooks"])
+    verifier = None
+    if deps.clients is not None:
+        verifier = ClientVerifier(deps.clients, clock=deps.clock, http_client=deps.http_client)
+
+    class Route(_CdsRoute):
+        pass
+
+    Route.verifier = verifier  # one verifier per router: its JWK Set cache and replay log are shared by its routes
+    router = APIRouter(route_class=Route, tags=["CDS Hooks"])
 
     @router.get("/cds-services", response_model=Discovery, response_model_exclude_none=True)
     def discovery() -> JSONResponse:
@@ -364,7 +432,7 @@ def cds_router(deps: CdsDeps) -> APIRouter:
             f"/cds-services/{service_id}/feedback",
             _feedback_endpoint(deps, service_id),
             methods=["POST"],
-            responses={400: _ERRORS[400]},
+            responses={400: _ERRORS[400], 401: _ERRORS[401]},
             summary=f"Feedback on {service_id} cards",
             name=f"feedback_{service_id}",
         )

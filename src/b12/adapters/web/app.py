@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import b12
 from b12.adapters.api import ApiDeps, api_router
+from b12.adapters.cds_auth import TrustedClients, load_trusted_clients
 from b12.adapters.cds_hooks import CdsDeps, FeedbackUnitOfWork, cds_router
 
 if TYPE_CHECKING:
@@ -217,11 +218,25 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api_router(ApiDeps(wiring.uow_factory, wiring.clock)))  # /api/v1 first, /openapi.json, /docs
     if cds_unit_of_work is not None:
-        app.include_router(cds_router(CdsDeps(unit_of_work=cds_unit_of_work, clock=wiring.clock)))
+        clients = _cds_clients(settings)
+        app.include_router(cds_router(CdsDeps(unit_of_work=cds_unit_of_work, clock=wiring.clock, clients=clients)))
     for router in ROUTERS:
         app.include_router(router)
     _add_error_handlers(app)
     return app
+
+
+def _cds_clients(settings: Settings) -> TrustedClients | None:
+    """The CDS clients trusted to call, from ``B12_CDS_CLIENTS``; a bad file stops the start (CdsClientsError)."""
+    if settings.cds_clients is None:
+        log.warning(
+            "CDS Hooks: CDS clients are not authenticated (no B12_CDS_CLIENTS file of trusted clients): "
+            "any caller can post to /cds-services; fine for development and the demo, not for an EHR"
+        )
+        return None
+    clients = load_trusted_clients(settings.cds_clients)
+    log.info("CDS Hooks: %d trusted CDS client(s): %s", len(clients.clients), ", ".join(clients.clients))
+    return clients
 
 
 def app_from_env() -> FastAPI:

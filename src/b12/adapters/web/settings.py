@@ -9,6 +9,9 @@ Environment variables (all optional):
   ``<data dir>/secret_key`` (mode 0600), so sessions survive a restart.
 - ``B12_DEMO``: ``1``/``true`` to run the clearly labelled demo clinic.
 - ``B12_SECURE_COOKIES``: ``1``/``true`` behind HTTPS (adds ``Secure`` to the session cookie).
+- ``B12_CDS_CLIENTS``: a ``.json`` or ``.toml`` file listing the CDS clients trusted to call the CDS Hooks
+  services (format in ``docs/cds-hooks.md``). When unset, CDS Hooks calls are not authenticated (development,
+  the demo), and the app says so in its log at start-up.
 
 Nothing is read or written at import time; :meth:`Settings.from_env` is called by the composition root's caller
 (``b12 serve``, the uvicorn factory) once.
@@ -47,6 +50,8 @@ class Settings(BaseModel):
     # Login throttling: at most this many failed sign-ins per email within the window, then refuse.
     login_max_failures: int = Field(default=5, gt=0)
     login_window_minutes: int = Field(default=15, gt=0)
+    # The trusted CDS clients file (read by the composition root); None: CDS Hooks calls are not authenticated.
+    cds_clients: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -67,6 +72,8 @@ class Settings(BaseModel):
             values["database_url"] = env["B12_DATABASE_URL"]
         values["demo"] = _flag(env, "B12_DEMO")
         values["secure_cookies"] = _flag(env, "B12_SECURE_COOKIES")
+        if env.get("B12_CDS_CLIENTS", "").strip():
+            values["cds_clients"] = Path(env["B12_CDS_CLIENTS"].strip())
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "secret_key" not in values:
             values["secret_key"] = env.get("B12_SECRET_KEY") or persistent_secret(Path(values["data_dir"]))
