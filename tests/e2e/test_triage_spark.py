@@ -102,13 +102,22 @@ def test_fhir_ndjson_observations_give_identical_results_on_both_engines(tmp_pat
     _same_files(duck, sparked)
 
 
+# The b12 command of this interpreter, in a fresh process (the Spark Connect client is then its own).
+B12 = (sys.executable, "-c", "from b12.adapters.cli import main; raise SystemExit(main())")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @pytest.fixture(scope="module")
 def spark_connect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A local Spark Connect server (scripts/spark_connect_server.py) on a free loopback port: its sc:// URL."""
     pytest.importorskip("pyspark", reason="the Spark extra is not installed (uv sync --all-extras)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     log = tmp_path_factory.mktemp("connect") / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen(
@@ -134,7 +143,7 @@ def spark_connect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_the_cli_triages_through_a_spark_connect_server_as_duckdb_does(tmp_path: Path, spark_connect: str) -> None:
     observations = tmp_path / "observations.csv"
     synthesise(300, observations, seed=3)
-    command = [sys.executable, "-c", "from b12.adapters.cli import main; raise SystemExit(main())", "triage"]
+    command = [*B12, "triage"]
     outputs = {}
     for engine, extra in (("duckdb", []), ("spark", ["--engine", "spark", "--spark-remote", spark_connect])):
         out = tmp_path / f"{engine}.parquet"
@@ -155,11 +164,8 @@ def test_an_unreachable_spark_connect_server_is_one_line_and_exit_2(tmp_path: Pa
     pytest.importorskip("pyspark", reason="the Spark extra is not installed (uv sync --all-extras)")
     observations = tmp_path / "observations.csv"
     synthesise(5, observations, seed=3)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    command = [sys.executable, "-c", "from b12.adapters.cli import main; raise SystemExit(main())", "triage"]
-    remote = f"sc://127.0.0.1:{closed_port}"
+    command = [*B12, "triage"]
+    remote = f"sc://127.0.0.1:{_free_port()}"  # nothing listens there
     options = ["--out", str(tmp_path / "x.parquet"), "--engine", "spark", "--spark-remote", remote]
     done = subprocess.run(
         [*command, str(observations), *options],

@@ -604,14 +604,11 @@ def _followups(
 def _volume_for(
     strength: Strength, syringe: Syringe | None, warnings: list[str]
 ) -> Callable[[float], tuple[float, float | None]]:
-    cache: dict[float, tuple[float, float | None]] = {}
-
+    # No cache here: units.dose_volume keeps the exact arithmetic of each (dose, strength, syringe) already.
     def volume(dose_mg: float) -> tuple[float, float | None]:
-        if dose_mg not in cache:
-            result = dose_volume(f"{dose_mg:g} mg", strength, syringe)
-            warnings.extend(w for w in result.warnings if w not in warnings)
-            cache[dose_mg] = (result.volume_ml, result.syringe_units)
-        return cache[dose_mg]
+        result = dose_volume(f"{dose_mg:g} mg", strength, syringe)
+        warnings.extend(w for w in result.warnings if w not in warnings)
+        return result.volume_ml, result.syringe_units
 
     return volume
 
