@@ -11,6 +11,7 @@ from test_web_support import FAST_HASHER, NOW, TestClient
 from typer.testing import CliRunner
 
 from b12.adapters.cli import serve_cli
+from b12.adapters.cli.app import run_app
 from b12.adapters.web.app import create_app, sql_uow_factory
 from b12.adapters.web.security import Passwords
 from b12.adapters.web.settings import Settings
@@ -139,3 +140,14 @@ def test_the_served_app_answers_cds_hooks_without_a_session_and_stores_feedback(
             ]
         }
         assert client.post(f"/cds-services/{status['id']}/feedback", json=feedback).status_code == 200
+
+
+def test_serve_refuses_a_bad_setting_with_one_line_and_exit_2_not_an_internal_error(
+    served: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("B12_DEMO", "maybe")
+    code = run_app(["serve"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "b12: B12_DEMO='maybe': write 1 or 0 (true or false)\n"
+    assert served == {}  # stopped before migrating or serving

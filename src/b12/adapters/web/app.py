@@ -6,6 +6,9 @@ lifespan), which sets ``/healthz`` to 200 only once a unit of work has answered.
 
     uvicorn --factory b12.adapters.web.app:app_from_env
 
+CORS (``B12_CORS_ORIGINS``) applies to ``/cds-services`` and ``/api/`` only, never to the HTML pages
+(:mod:`b12.adapters.web.cors`).
+
 Errors are translated here and nowhere else: b12's own errors -> 422 with their message; ``NotAllowedError`` and
 unknown pages -> 404; a missing or wrong CSRF token -> 403; anything unforeseen -> a friendly 500 page (the
 traceback goes to the server log, never to the browser).
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from b12.adapters.sql.feedback import SqlCdsUnitOfWork
 from b12.adapters.web import deps
 from b12.adapters.web.assessment import field_label
+from b12.adapters.web.cors import MachineCors
 from b12.adapters.web.deps import NavItem, SystemClock, UowFactory, Wiring
 from b12.adapters.web.routes import auth, clinical, clinician, exports, pages, patient
 from b12.adapters.web.security import CsrfError, NotSignedInError, Passwords, Throttle, csrf_protect
@@ -214,6 +218,7 @@ def create_app(
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    _add_cors(app, settings)  # inside SecurityHeaders (a preflight gets them too), outside the session
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api_router(ApiDeps(wiring.uow_factory, wiring.clock)))  # /api/v1 first, /openapi.json, /docs
@@ -237,6 +242,14 @@ def _cds_clients(settings: Settings) -> TrustedClients | None:
     clients = load_trusted_clients(settings.cds_clients)
     log.info("CDS Hooks: %d trusted CDS client(s): %s", len(clients.clients), ", ".join(clients.clients))
     return clients
+
+
+def _add_cors(app: FastAPI, settings: Settings) -> None:
+    """CORS on /cds-services and /api/ for the origins of ``B12_CORS_ORIGINS``; none without them."""
+    if not settings.cors_origins:
+        return
+    app.add_middleware(MachineCors, origins=settings.cors_origins)
+    log.info("CORS: browsers at %s may call /cds-services and /api/", ", ".join(settings.cors_origins))
 
 
 def app_from_env() -> FastAPI:

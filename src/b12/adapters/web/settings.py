@@ -12,6 +12,10 @@ Environment variables (all optional):
 - ``B12_CDS_CLIENTS``: a ``.json`` or ``.toml`` file listing the CDS clients trusted to call the CDS Hooks
   services (format in ``docs/cds-hooks.md``). When unset, CDS Hooks calls are not authenticated (development,
   the demo), and the app says so in its log at start-up.
+- ``B12_CORS_ORIGINS``: the browser origins allowed to call ``/cds-services`` and ``/api/`` (CORS, for browser-based
+  CDS clients such as the CDS Hooks sandbox): exact origins ``scheme://host[:port]`` separated by commas, or ``*``
+  for any. When unset, no CORS headers are sent (nor ever on the HTML pages). A bad value stops the start
+  (:class:`~b12.adapters.web.cors.CorsOriginsError`, naming every refused origin).
 
 Nothing is read or written at import time; :meth:`Settings.from_env` is called by the composition root's caller
 (``b12 serve``, the uvicorn factory) once.
@@ -27,13 +31,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from b12.adapters.web.cors import check_origins, parse_origins
+from b12.domain.errors import B12Error
+
 SECRET_FILE = "secret_key"
 DATABASE_FILE = "b12.sqlite3"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 
-class SettingsError(ValueError):
+class SettingsError(B12Error, ValueError):
     """A setting from the environment that cannot be used; the message names the variable."""
 
 
@@ -52,11 +59,18 @@ class Settings(BaseModel):
     login_window_minutes: int = Field(default=15, gt=0)
     # The trusted CDS clients file (read by the composition root); None: CDS Hooks calls are not authenticated.
     cds_clients: Path | None = None
+    # The browser origins CORS allows on /cds-services and /api/ (normalised; "*" alone: any); (): no CORS.
+    cors_origins: tuple[str, ...] = ()
 
     @field_validator("database_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_origins(value)
 
     @property
     def database(self) -> str:
@@ -74,6 +88,9 @@ class Settings(BaseModel):
         values["secure_cookies"] = _flag(env, "B12_SECURE_COOKIES")
         if env.get("B12_CDS_CLIENTS", "").strip():
             values["cds_clients"] = Path(env["B12_CDS_CLIENTS"].strip())
+        # Parsed here, not by the model's validator: a CorsOriginsError (a B12Error) reaches `b12 serve` as itself,
+        # one line and exit 2, where pydantic would wrap it in a ValidationError.
+        values["cors_origins"] = parse_origins(env.get("B12_CORS_ORIGINS", ""))
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "secret_key" not in values:
             values["secret_key"] = env.get("B12_SECRET_KEY") or persistent_secret(Path(values["data_dir"]))
