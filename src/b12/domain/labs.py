@@ -415,12 +415,14 @@ def _b12_status(case: Case, thresholds: ThresholdSet, latest: Mapping[Analyte, _
     status = min((read.band.status for read in classified if read.band), key=lambda s: s.severity)
     if len({read.normalised.status for read in classified}) > 1:
         parts = " and ".join(f"{_NAMES[r.normalised.test]} is {r.normalised.status}" for r in classified)
+        # DX-TWO-TESTS is b12's own rule, "a b12 choice, no source" (B12_RULES, common.toml): no REFERENCE
+        # source says which of two disagreeing tests to report, so none is cited.
         out.finding(
             "b12_tests_disagree",
             f"The B12 tests disagree ({parts}): the more severe, {status}, is reported. Taking the more "
             "severe is b12's choice; REFERENCE.md gives no rule for disagreeing tests.",
             "DX-TWO-TESTS",
-            ("S7",),
+            (),
         )
     if thresholds.note is not None:
         note = thresholds.note
