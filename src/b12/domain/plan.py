@@ -361,9 +361,11 @@ def recommend(case: Case, interpretation: Interpretation, guideline: Guideline, 
         )
     regimen = find_regimen(regimen_id, guideline.id)[1]
     phases = regimen.phases
-    if guideline.id == "us-label" and not case.causes & MALABSORPTION_CAUSES and Cause.DIET in case.causes:
-        # Label: "Patients with normal intestinal absorption: … chronic treatment should be with an oral B12
-        # preparation" [S37] — no oral dose is given, so the injected maintenance phase is not planned.
+    if regimen.id == "US-FDA-CN" and not case.causes & MALABSORPTION_CAUSES and Cause.DIET in case.causes:
+        # Cyanocobalamin label: "Patients with normal intestinal absorption: … chronic treatment should be with
+        # an oral B12 preparation" [S37] — no oral dose is given, so the injected maintenance phase is not
+        # planned. The hydroxocobalamin label [S42] says no such thing, and the US-FDA-OH regimen is chosen for
+        # Leber's disease, where cyanocobalamin is blocked by any route (SAFE-LEBER): its maintenance stays.
         advice.add("US-FDA-ORAL-CHRONIC")
         phases = tuple(p for p in phases if p.kind is PhaseKind.LOADING)
     phases = _with_maintenance_interval(phases, case.preferences.maintenance_interval_months, advice)
@@ -495,7 +497,12 @@ def _followups(
                 )
 
     regimen = recommendation.regimen
-    monitoring = plan_guideline.settings.get("monitoring")
+    # The label's monitoring travels with the label's regimen, also when another guideline borrows it (us-practice
+    # plans US-FDA-OH for Leber's disease): "Serum potassium closely for first 48 h" is on the hydroxocobalamin
+    # label itself [S42].
+    monitoring = (
+        find_regimen(regimen.id, plan_guideline.id)[0].settings.get("monitoring") if regimen is not None else None
+    )
     if monitoring and regimen is not None and regimen.id in ("US-FDA-CN", "US-FDA-OH"):
         rule, sources = regimen.id, tuple(monitoring["sources"])
         items.append(

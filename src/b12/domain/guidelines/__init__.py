@@ -457,8 +457,11 @@ def parse_guideline(data: Mapping[str, Any], file: str, guideline_id: str | None
     regimens = _regimens(data.get("regimens", {}), check, set(REFERENCE_RULES | B12_REGIMEN_RULES | rules.keys()))
     for regimen in regimens.values():
         # A regimen's rule ID is a rule too, so an alert about a regimen (an interval outside its label
-        # range, say) cites it with the regimen's own words and sources.
+        # range, say) cites it with the regimen's own words and sources. The sources of the regimen named by
+        # the rule ID come too: they are REFERENCE §11's for that rule ("UK-IM-NEURO: … urgent specialist
+        # advice [S18][S24]"), which the phases' dose lines alone may not cite.
         for phase in regimen.phases:
+            own = regimen.sources if phase.rule == regimen.id else ()
             rules.setdefault(
                 phase.rule,
                 Rule(
@@ -466,7 +469,9 @@ def parse_guideline(data: Mapping[str, Any], file: str, guideline_id: str | None
                     title=regimen.title,
                     severity=Severity.INFO,
                     message="; ".join(p.text for p in regimen.phases if p.rule == phase.rule) + ".",
-                    sources=tuple(dict.fromkeys(s for p in regimen.phases if p.rule == phase.rule for s in p.sources)),
+                    sources=tuple(
+                        dict.fromkeys((*(s for p in regimen.phases if p.rule == phase.rule for s in p.sources), *own))
+                    ),
                     b12_own=phase.rule in B12_REGIMEN_RULES,
                 ),
             )
