@@ -272,7 +272,8 @@ _PER_ITEM = (
 )
 _SYRINGE = r"\b(?P<name>u-?100|u-?40)\b(?:\s*(?:insulin\s*)?syringes?)?"
 _DOTTED = r"(?![\w.])"  # after an abbreviation written with full stops ("i.m."), where \b does not work
-_IU = rf"(?P<n>{_NUM})?\s*(?:\biu\b|\bi\.u\.?{_DOTTED}|\binternational units?\b)"
+# REFERENCE §9: "vitamin B12 doses are expressed by mass (µg/mcg or mg), not IU" ("IUs" too).
+_IU = rf"(?P<n>{_NUM})?\s*(?:\bius?\b|\bi\.u\.?{_DOTTED}|\binternational units?\b)"
 
 _HYDROXO = r"\b(?:hydroxo-?cobalamin|hydroxy-?cobalamin|hydroxo|cobalin(?:-h)?|neo-?cytamen)\b"
 _CYANO = r"\b(?:cyano-?cobalamin|cyano|cytamen|nascobal)\b"
@@ -455,7 +456,8 @@ def _dose(text: _Text, where: str, questions: list[Question]) -> _Dose | None:
         return None
     per_item = text.take(_PER_ITEM)
     if m := text.take(rf"(?<![\d.])(?P<n>{_NUM}) ?(?P<u>{_MASS_UNIT})\b"):
-        return _Dose("mass", _mass_mg(m["n"], m["u"]), m[0].strip())
+        mg = _mass_mg(m["n"], m["u"], where, questions)
+        return None if mg is None else _Dose("mass", mg, m[0].strip())
     if per_item is not None:
         item = per_item["item"] or per_item["item2"]
         mass, unit = per_item["mass"] or per_item["mass2"], per_item["mu"] or per_item["mu2"]
@@ -467,8 +469,12 @@ def _dose(text: _Text, where: str, questions: list[Question]) -> _Dose | None:
         if n is None:
             questions.append(Question(where, f"How many {item} each time?"))
             return None
-        mg = _mass_mg(mass, unit) * n
-        return _Dose("mass", mg, f"{format_number(n)} × {mass} {unit} {item.rstrip('s')}", item=item)
+        each = _mass_mg(mass, unit, where, questions)
+        if each is None:
+            return None
+        # Rounded once to remove float noise (3 × 0.05 mg), as a volume is: 0.15000000000000002 mg would fall
+        # outside REFERENCE §11 "UK-ORAL-DIET: oral cyanocobalamin 50–150 micrograms/day".
+        return _Dose("mass", round(each * n, 9), f"{format_number(n)} × {mass} {unit} {item.rstrip('s')}", item=item)
     if m := text.take(rf"(?<![\d.])(?P<n>{_NUM}) ?(?P<u>{_VOLUME_UNIT})\b"):
         return _Dose("volume", float(m["n"]), f"{m['n']} mL")
     if m := text.take(rf"(?<![\d.])(?P<n>{_NUM}) ?units?\b"):
@@ -478,8 +484,46 @@ def _dose(text: _Text, where: str, questions: list[Question]) -> _Dose | None:
     return None
 
 
-def _mass_mg(number: str, unit: str) -> float:
-    return parse_quantity(f"{number} {unit}", dimension=Dimension.MASS).to("mg").value
+def _mass_mg(number: str, unit: str, where: str, questions: list[Question]) -> float | None:
+    """The weight in mg, or None with a question: "0 mg" or a weight beyond the input sanity bounds is
+    asked about like everything else, never raised out of :func:`parse_prescription`."""
+    try:
+        return parse_quantity(f"{number} {unit}", dimension=Dimension.MASS).to("mg").value
+    except UnitError as error:
+        questions.append(Question(where, str(error)))
+        return None
+
+
+_COMMA_QUESTION = (
+    "Write numbers without commas (1000, or 0.5 with a point): b12 does not guess whether a comma "
+    "separates thousands or decimals."
+)
+
+
+def _typed_dose(text: str, where: str, questions: list[Question]) -> _Dose | None:
+    """A dose typed on its own (the dose field, a dose given), read as a label line is: a comma in a number, a
+    minus sign or a word left over is a question, so "1,500 mcg" is never 500 mcg, "1e3 mcg" never 3 mcg and
+    "-1 mg" never 1 mg."""
+    line = _normalise(text)
+    if re.search(r"\d,\d", line):
+        questions.append(Question(where, _COMMA_QUESTION))
+        return None
+    if re.match(r"\s*-\s*[\d.]", line):
+        questions.append(Question(where, f"{text.strip()!r}: a dose cannot be negative. How much was it?"))
+        return None
+    body = _Text(line)
+    dose = _dose(body, where, questions)
+    leftovers = [w for w in re.findall(r"[a-z0-9][a-z0-9./'-]*", body.text) if w not in _FILLER]
+    if dose is not None and leftovers:
+        questions.append(
+            Question(
+                where,
+                f"b12 did not understand {' '.join(leftovers)!r} in the dose {text.strip()!r}: write it as 1 mL, "
+                "1 mg or 1000 mcg.",
+            )
+        )
+        return None
+    return dose
 
 
 def _route(text: _Text, segment: _Segment) -> None:
@@ -681,13 +725,7 @@ def parse_prescription(
     raw = (text or "").strip()
     line = _normalise(raw)
     if re.search(r"\d,\d", line):
-        questions.append(
-            Question(
-                "text",
-                "Write numbers without commas (1000, or 0.5 with a point): b12 does not guess whether a comma "
-                "separates thousands or decimals.",
-            )
-        )
+        questions.append(Question("text", _COMMA_QUESTION))
         return _empty(raw, questions)
     body = _Text(line)
 
@@ -710,14 +748,13 @@ def parse_prescription(
         if segments[0].frequency is None and not questions:
             questions.append(Question("frequency", f"b12 did not understand the frequency {frequency!r}."))
     if dose and segments[0].dose is None:
-        extra = _Text(_normalise(dose))
-        segments[0].dose = _dose(extra, "dose", questions)
+        segments[0].dose = _typed_dose(dose, "dose", questions)
         if segments[0].dose is None and not any(q.field == "dose" for q in questions):
             questions.append(
                 Question("dose", f"b12 did not understand the dose {dose!r}: write it as 1 mL, 1 mg or 1000 mcg.")
             )
     elif dose and segments[0].dose is not None:
-        typed = _dose(_Text(_normalise(dose)), "dose", questions)
+        typed = _typed_dose(dose, "dose", questions)
         if (
             typed is not None
             and typed != segments[0].dose
@@ -977,7 +1014,8 @@ def _mass_words(mg: float) -> str:
     """``1 mg``; below 1 mg in micrograms (``100 micrograms``), as UK labels write it."""
     if mg >= 1:
         return f"{format_number(mg)} mg"
-    return f"{format_number(mg * 1000)} micrograms"
+    micrograms = format_number(mg * 1000)
+    return f"{micrograms} microgram{'' if micrograms == '1' else 's'}"
 
 
 def _frequency_words(frequency: Frequency) -> str:
@@ -1040,7 +1078,7 @@ def _phase_words(
         dose = _mass_words(phase.dose_mg)
         if phase.injected and strength is not None:
             try:
-                volume = dose_volume(f"{phase.dose_mg:g} mg", strength, syringe)
+                volume = dose_volume(quantity(phase.dose_mg, "mg"), strength, syringe)
             except UnitError:
                 volume = None
             if volume is not None:
@@ -1085,7 +1123,7 @@ def read_dose(text: str, strength: Strength | None, syringe: Syringe | None) -> 
     """A dose typed as ``1 mg``, ``1000 mcg``, ``1 mL`` (needs the strength) or ``100 units`` (needs both),
     in mg; a :class:`CaseError` on field ``dose`` otherwise."""
     questions: list[Question] = []
-    dose = _dose(_Text(_normalise(text)), "dose", questions)
+    dose = _typed_dose(text, "dose", questions)
     if dose is None and not questions:
         questions.append(
             Question("dose", f"b12 did not understand the dose {text!r}: write it as 1 mL, 1 mg or 1000 mcg.")
@@ -1266,7 +1304,7 @@ def _volume_checks(
     message, sources = _rule("DOSE-VOLUME", guideline)
     for mg in dict.fromkeys(p.dose_mg for p in injected):
         try:
-            volume = dose_volume(f"{mg:g} mg", strength, syringe)
+            volume = dose_volume(quantity(mg, "mg"), strength, syringe)
         except UnitError as error:
             alerts.append(Alert("DOSE-VOLUME", Severity.WARNING, f"{message} {error}", sources))
             continue

@@ -500,6 +500,7 @@ _NUMBER = re.compile(
 )
 _STARTS_WITH_NUMBER = re.compile(r"\s*[+\-−]?(?:\d|\.\d)")
 _DECIMAL_COMMA = re.compile(r"\s*[+\-−]?\d+,\d")
+_EXPONENT_OR_SEPARATOR = re.compile(r"(?:[eE][+\-−]?|_)\d")  # "1e3 mcg", "1_000 mcg": the rest of a number
 _STRENGTH_SPLIT = re.compile(r"\s*(?:/|\bin\b|\bper\b)\s*", re.IGNORECASE)
 
 
@@ -514,6 +515,12 @@ def _split_number(text: str) -> tuple[float, str]:
         raise UnitError(
             f"Cannot read {text.strip()!r} as an amount: write a number followed by its unit, "
             "for example '1000 mcg', '1 mg' or '250 pg/mL'"
+        )
+    if _EXPONENT_OR_SEPARATOR.match(match["rest"]):
+        # "1e3 mcg" and "1_000 mcg" get this reason, not "Unknown unit 'e3 mcg'", which says nothing useful.
+        raise UnitError(
+            f"Cannot read the number in {text.strip()!r}: write it out in digits with at most a decimal point "
+            "(1000 or 0.5), without an exponent or separator, so that b12 does not misread it"
         )
     return float(match["number"].replace("−", "-")), match["rest"].strip()
 
