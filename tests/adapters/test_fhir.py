@@ -756,7 +756,7 @@ def test_a_dose_whose_request_names_another_course_than_the_one_given_is_refused
     assert [p.path for p in problems] == ["entry[0].resource.request.reference"]
 
 
-def test_an_administration_not_done_is_skipped_and_a_contained_medication_gives_batch_and_expiry() -> None:
+def test_an_administration_entered_in_error_is_skipped_and_a_contained_medication_gives_batch_and_expiry() -> None:
     given = administration(
         id="given",
         contained=[
@@ -773,8 +773,8 @@ def test_an_administration_not_done_is_skipped_and_a_contained_medication_gives_
         note=[{"text": "Reaction: sore arm"}, {"text": "patient well"}],
     )
     uow = fake_store()
-    summary = import_text(uow, bundle_of(administration(id="missed", status="not-done"), given))
-    assert summary.skipped == (Problem("entry[0].resource", "status 'not-done': not a dose given"),)
+    summary = import_text(uow, bundle_of(administration(id="wrong", status="entered-in-error"), given))
+    assert summary.skipped == (Problem("entry[0].resource", "status 'entered-in-error': not a dose given"),)
     (stored,) = facts_of(uow)[1]
     assert (stored.product, stored.batch, stored.expiry) == (Product.CYANOCOBALAMIN, "CY-1", date(2026, 11, 30))
     assert (stored.given_by, stored.reaction, stored.note) == ("Nurse Jones", "sore arm", "patient well")

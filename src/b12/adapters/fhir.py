@@ -1,8 +1,9 @@
 """FHIR R4 <-> b12 tracking facts: the one place FHIR lives (models from ``fhir.resources.R4B``).
 
 Import: a Bundle (collection, searchset, transaction or batch), an NDJSON file or a single resource, holding
-Observations (lab results) and MedicationAdministrations (doses given), becomes :class:`LabEntry` and
-:class:`DoseGiven` facts. Three steps, each usable alone:
+Observations (lab results), MedicationAdministrations (doses given, and ``not-done``: doses skipped) and
+AdverseEvents (reactions to a dose), becomes :class:`LabEntry`, :class:`DoseGiven`, :class:`DoseSkipped` and
+:class:`Reaction` facts. Three steps, each usable alone:
 
 - :func:`read_fhir` parses the text and finds the resources with where each one is (``entry[3].resource``,
   ``line[4]``: NDJSON lines are counted from 1, as an editor shows them);
@@ -21,22 +22,25 @@ The import contract:
   product from its name. An unknown code, unit, route or product is a problem, never a near match.
 - A lab result keeps the value and unit as reported beside the value normalised by
   :func:`~b12.domain.tracking.normalise_lab`; reference limits are kept in the unit of the value.
-- Resources that are not facts (a MedicationRequest, a CarePlan, a Patient), results not final and
-  administrations not done are skipped and listed, not imported.
+- Resources that are not facts (a MedicationRequest, a CarePlan, a Patient), results not final,
+  administrations entered in error, and adverse events that did not happen or name no dose are skipped and
+  listed, not imported.
 - A fact's id is the resource id, else the ``urn:uuid`` of its ``fullUrl``, else a UUID derived from the
   patient and the resource's content, so the same file always gives the same ids.
 
 Export: :func:`course_bundle` turns a course's :class:`~b12.domain.tracking.History` into a collection
 Bundle of a MedicationRequest (one ``dosageInstruction`` per phase), a CarePlan (the order, plus the review
 and blood-test checkpoints that :func:`~b12.domain.tracking.course_status` computes), one
-MedicationAdministration per dose given and one Observation per lab result of the patient. fhir.resources
+MedicationAdministration per dose given or skipped, one AdverseEvent per reaction and one Observation per lab
+result of the patient. fhir.resources
 does not check code values (it accepts ``status: "finalized"`` and ``periodUnit: "fortnight"``), so
 :func:`check_codes` checks the required bindings before anything leaves. Export -> import -> export gives
 the same Bundle; import -> export -> import gives the same facts.
 
 Compromises, documented in ``docs/fhir.md``: FHIR ``periodUnit: mo`` is an averaged month while b12 counts
 calendar months, so the dosage ``text`` says "calendar months"; the order carries the value b12 schedules,
-not the label's range; b12 has no subcutaneous or intravenous route, so such administrations are refused.
+not the label's range; b12 has no subcutaneous or intravenous route, so such administrations are refused;
+when a dose was recorded as skipped travels in R5's ``recorded`` element, as its R4 cross-version extension.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
@@ -68,8 +72,10 @@ from b12.domain.tracking import (
     CourseState,
     CourseStatus,
     DoseGiven,
+    DoseSkipped,
     History,
     LabEntry,
+    Reaction,
     course_status,
     normalise_lab,
 )
@@ -80,6 +86,8 @@ __all__ = [
     "B12_ANALYTE_SYSTEM",
     "LOINC_SYSTEM",
     "NOT_RECORDED",
+    "RECORDED_EXTENSION",
+    "SEVERITY_SYSTEM",
     "SNOMED_SYSTEM",
     "UCUM_SYSTEM",
     "FhirExportError",
@@ -90,6 +98,7 @@ __all__ = [
     "ImportedFacts",
     "Item",
     "Problem",
+    "adverse_event",
     "care_plan",
     "check_codes",
     "course_bundle",
@@ -104,6 +113,7 @@ __all__ = [
     "observation",
     "patient_references",
     "read_fhir",
+    "skipped_administration",
     "write_facts",
 ]
 
@@ -116,6 +126,13 @@ CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 B12_ANALYTE_SYSTEM = "urn:b12:analyte"
 # DoseGiven.given_by when an administration names no performer (FHIR: performer is optional).
 NOT_RECORDED = "not recorded"
+# When a skipped dose was recorded (DoseSkipped.at): R5's MedicationAdministration.recorded, carried in R4 by its
+# cross-version extension (HL7 xver-r5.r4 package: "When the MedicationAdministration was first captured in the
+# subject's record"). R4 has no element for it.
+RECORDED_EXTENSION = "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationAdministration.recorded"
+SEVERITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+SERIOUSNESS_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+OUTCOME_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 
 # --- problems and errors ----------------------------------------------------------------------------------
 
@@ -224,6 +241,16 @@ _CODES: Mapping[str, frozenset[str]] = {
             "entered-in-error",
         }
     ),
+    "AdverseEvent.actuality": frozenset({"actual", "potential"}),
+}
+# Required bindings on a CodeableConcept: a coding from the value set's code system must be there, with one of
+# its codes (other codings may stand beside it as translations).
+_CONCEPT_CODES: Mapping[str, tuple[str, frozenset[str]]] = {
+    "AdverseEvent.severity": (SEVERITY_SYSTEM, frozenset({"mild", "moderate", "severe"})),
+    "AdverseEvent.outcome": (
+        OUTCOME_SYSTEM,
+        frozenset({"resolved", "recovering", "ongoing", "resolvedWithSequelae", "fatal", "unknown"}),
+    ),
 }
 # The same bindings wherever the data type occurs (Timing, Quantity, Narrative).
 _SUFFIX_CODES: Mapping[str, frozenset[str]] = {
@@ -247,6 +274,9 @@ def _walk_codes(value: Any, path: str, generic: str, problems: list[Problem]) ->
         kind = value.get("resourceType")
         if isinstance(kind, str):
             generic = kind
+        concept = _CONCEPT_CODES.get(generic)
+        if concept is not None:
+            _check_concept(value, path, *concept, problems)
         for key, item in value.items():
             _walk_codes(item, _join(path, key), f"{generic}.{key}", problems)
     elif isinstance(value, list):
@@ -258,6 +288,20 @@ def _walk_codes(value: Any, path: str, generic: str, problems: list[Problem]) ->
             allowed = next((codes for suffix, codes in _SUFFIX_CODES.items() if generic.endswith(suffix)), None)
         if allowed is not None and value not in allowed:
             problems.append(_bad_code(path, value, allowed))
+
+
+def _check_concept(
+    concept: Mapping[str, Any], path: str, system: str, allowed: frozenset[str], problems: list[Problem]
+) -> None:
+    codings = concept.get("coding")
+    found = False
+    for index, coding in enumerate(codings if isinstance(codings, list) else ()):
+        if isinstance(coding, Mapping) and coding.get("system") == system:
+            found = True
+            if coding.get("code") not in allowed:
+                problems.append(_bad_code(f"{path}.coding[{index}].code", coding.get("code"), allowed))
+    if not found:
+        problems.append(Problem(path, f"no code of {system} ({', '.join(sorted(allowed))}): a required binding"))
 
 
 def _bad_code(path: str, value: object, allowed: Iterable[str]) -> Problem:
@@ -321,6 +365,9 @@ _PRODUCT_WORDS: Mapping[str, Product] = {
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _PATIENT_REFERENCE = re.compile(r"^(?:.*/)?Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _REQUEST_REFERENCE = re.compile(r"^(?:.*/)?MedicationRequest/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+_ADMINISTRATION_REFERENCE = re.compile(
+    r"^(?:.*/)?MedicationAdministration/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
+)
 _URN_UUID = re.compile(
     r"^urn:uuid:(?P<id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 )
@@ -330,7 +377,7 @@ _ID_NAMESPACE = uuid.UUID("5d1b2a56-7b0c-4a51-9f3e-b12b12b12b12")  # for ids der
 # Reading a file
 # =========================================================================================================
 
-_IMPORTED_TYPES = ("Observation", "MedicationAdministration")
+_IMPORTED_TYPES = ("Observation", "MedicationAdministration", "AdverseEvent")
 _BUNDLE_TYPES = frozenset({"collection", "searchset", "transaction", "batch"})
 
 
@@ -452,7 +499,8 @@ def _read_ndjson(text: str, name: str) -> FhirFile:
 
 
 def patient_references(file: FhirFile) -> tuple[str, ...]:
-    """The ids of the patients the file's observations and administrations are about (``Patient/<id>``)."""
+    """The ids of the patients the file's observations, administrations and adverse events are about
+    (``Patient/<id>``)."""
     found: dict[str, None] = {}
     for item in file.items:
         if item.data.get("resourceType") in _IMPORTED_TYPES:
@@ -471,22 +519,27 @@ def patient_references(file: FhirFile) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class ImportTarget:
-    """Whom the facts are about: the patient, their courses (to attach doses to), and optionally the course
-    every dose belongs to. ``today``: refuse facts dated after it (None: no check)."""
+    """Whom the facts are about: the patient, their courses (to attach doses and skipped doses to), and
+    optionally the course every dose belongs to. ``today``: refuse facts dated after it (None: no check).
+    ``doses``: the patient's doses already stored, which an adverse event may name as its suspect."""
 
     patient_id: str
     courses: tuple[Course, ...] = ()
     course_id: str | None = None
     today: date | None = None
+    doses: tuple[DoseGiven, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ImportedFacts:
-    """Facts read from a file, each with the path it came from (``origins``: fact id -> path)."""
+    """Facts read from a file, each with the path it came from (``origins``: fact id -> path). ``skips`` are
+    doses skipped (DoseSkipped); ``skipped`` are the resources that are not facts."""
 
     patient_id: str
     labs: tuple[LabEntry, ...] = ()
     doses: tuple[DoseGiven, ...] = ()
+    skips: tuple[DoseSkipped, ...] = ()
+    reactions: tuple[Reaction, ...] = ()
     origins: Mapping[str, str] = field(default_factory=dict)
     skipped: tuple[Problem, ...] = ()
     source: str = ""
@@ -506,8 +559,11 @@ class _Problems:
 
 
 def facts_from_fhir(file: FhirFile, target: ImportTarget) -> ImportedFacts:
-    """The lab results and doses in ``file`` as facts of ``target``; :class:`FhirImportError` lists every
-    problem of the file (its reading problems included) when there is any."""
+    """The lab results, doses given and skipped, and reactions in ``file`` as facts of ``target``;
+    :class:`FhirImportError` lists every problem of the file (its reading problems included) when there is any.
+
+    Adverse events are read after every administration of the file, so that the dose each one names can be
+    one of the file's, wherever it stands in it."""
     problems = _Problems()
     problems.items += file.problems
     skipped = list(file.skipped)
@@ -517,6 +573,9 @@ def facts_from_fhir(file: FhirFile, target: ImportTarget) -> ImportedFacts:
         problems.add("", f"course {target.course_id!r} is not a course of patient {target.patient_id!r}")
     labs: list[LabEntry] = []
     doses: list[DoseGiven] = []
+    skips: list[DoseSkipped] = []
+    administered: dict[str, DoseGiven | str | None] = {}  # reference -> the dose, why it is none, None: problems
+    events: list[tuple[Any, Item, str]] = []  # adverse events, read once every administration is
     origins: dict[str, str] = {}
     subject: tuple[str, str] | None = None  # (reference, where first seen)
     for item in file.items:
@@ -539,7 +598,7 @@ def facts_from_fhir(file: FhirFile, target: ImportTarget) -> ImportedFacts:
         fact_id = _fact_id(item, target.patient_id, problems)
         if fact_id in origins:
             problems.add(_join(item.path, "id"), f"{fact_id!r} is also the id of {origins[fact_id]}")
-        fact: LabEntry | DoseGiven | None
+        fact: LabEntry | DoseGiven | DoseSkipped | None
         if kind == "Observation":
             reason = _observation_skipped(model)
             if reason is not None:
@@ -548,18 +607,52 @@ def facts_from_fhir(file: FhirFile, target: ImportTarget) -> ImportedFacts:
             fact = _lab(model, item.path, fact_id, target, problems)
             if fact is not None:
                 labs.append(fact)
-        else:
+        elif kind == "MedicationAdministration":
             reason = _administration_skipped(model)
             if reason is not None:
                 skipped.append(Problem(item.path, reason))
+                _name_administration(administered, item, f"a dose with status {model.status!r} ({item.path})")
                 continue
-            fact = _dose(model, item.path, fact_id, target, courses, problems)
-            if fact is not None:
-                doses.append(fact)
+            if model.status == "not-done":
+                fact = _skip(model, item.path, fact_id, target, courses, problems)
+                if fact is not None:
+                    skips.append(fact)
+                why = f"a dose not given (status 'not-done', {item.path})"
+                _name_administration(administered, item, why if fact is not None else None)
+            else:
+                fact = _dose(model, item.path, fact_id, target, courses, problems)
+                if fact is not None:
+                    doses.append(fact)
+                _name_administration(administered, item, fact)
+        else:
+            reason = _event_skipped(model)
+            if reason is not None:
+                skipped.append(Problem(item.path, reason))
+                continue
+            events.append((model, item, fact_id))
         origins.setdefault(fact_id, item.path)
+    stored = {dose.id: dose for dose in target.doses}
+    reactions: list[Reaction] = []
+    for model, item, fact_id in events:
+        found = _reaction(model, item.path, fact_id, target, administered, stored, problems)
+        if isinstance(found, Reaction):
+            reactions.append(found)
+        elif found is not None:
+            skipped.append(Problem(item.path, found))
+            if origins.get(fact_id) == item.path:
+                del origins[fact_id]
     if problems:
         raise FhirImportError(problems.items, file.name)
-    return ImportedFacts(target.patient_id, tuple(labs), tuple(doses), origins, tuple(skipped), file.name)
+    return ImportedFacts(
+        target.patient_id,
+        labs=tuple(labs),
+        doses=tuple(doses),
+        skips=tuple(skips),
+        reactions=tuple(reactions),
+        origins=origins,
+        skipped=tuple(skipped),
+        source=file.name,
+    )
 
 
 def _patient_key(reference: str) -> str:
@@ -571,7 +664,7 @@ def _patient_key(reference: str) -> str:
 def _not_imported(kind: str) -> str:
     if kind in ("MedicationRequest", "CarePlan"):
         return f"a {kind} describes the course, which is created in b12; only its facts are imported"
-    return f"a {kind} is not a fact b12 imports (Observations and MedicationAdministrations are)"
+    return f"a {kind} is not a fact b12 imports (Observations, MedicationAdministrations and AdverseEvents are)"
 
 
 def _validate(item: Item, problems: _Problems) -> Any:
@@ -862,9 +955,21 @@ def _limit(quantity: Any, path: str, analyte: Analyte, unit: Unit, problems: _Pr
 
 
 def _administration_skipped(model: Any) -> str | None:
-    if model.status in ("not-done", "entered-in-error"):
+    if model.status == "entered-in-error":
         return f"status {model.status!r}: not a dose given"
     return None
+
+
+def _name_administration(
+    administered: dict[str, DoseGiven | str | None], item: Item, fact: DoseGiven | str | None
+) -> None:
+    """Index an administration of the file by the references that can name it: ``MedicationAdministration/<id>``
+    and its ``fullUrl`` (``urn:uuid:…`` in a transaction)."""
+    resource_id = item.data.get("id")
+    if isinstance(resource_id, str):
+        administered.setdefault(f"MedicationAdministration/{resource_id}", fact)
+    if item.full_url:
+        administered.setdefault(item.full_url, fact)
 
 
 _BATCH = re.compile(r"\b(?:batch|lot)(?:\s*(?:no\.?|number|#))?\s*[:#]?\s*(?P<batch>(?=[\w\-/]*\d)[\w][\w\-/]*)", re.I)
@@ -1099,12 +1204,190 @@ def _notes(model: Any) -> tuple[str | None, str | None]:
     return ("\n".join(reactions) or None), ("\n".join(notes) or None)
 
 
+# --- MedicationAdministration not-done -> DoseSkipped ---------------------------------------------------
+
+
+def _skip(
+    model: Any,
+    path: str,
+    fact_id: str,
+    target: ImportTarget,
+    courses: Mapping[str, Course],
+    problems: _Problems,
+) -> DoseSkipped | None:
+    """A dose not given: its course as for a dose given, the day it was due from ``effective[x]``, when it was
+    recorded (:func:`_recorded`), the reason from ``statusReason`` and the notes."""
+    before = len(problems)
+    course_id = _course_of(model, path, target, courses, problems)
+    _product(model, path, problems)  # a dose of another medicine is not a dose of the course
+    due = _due(model, path, problems)
+    at = _recorded(model, path, due, target, problems)
+    if len(problems) > before or course_id is None or due is None or at is None:
+        return None
+    return DoseSkipped(id=fact_id, course_id=course_id, due=due, at=at, reason=_skip_reason(model))
+
+
+def _effective(model: Any, path: str) -> tuple[str, Any]:
+    if model.effectiveDateTime is not None:
+        return _join(path, "effectiveDateTime"), model.effectiveDateTime
+    start = model.effectivePeriod.start if model.effectivePeriod is not None else None
+    return _join(path, "effectivePeriod.start"), start
+
+
+def _due(model: Any, path: str, problems: _Problems) -> date | None:
+    where, value = _effective(model, path)
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    shown = "no date" if value is None else f"{value!s} is not a full date"
+    problems.add(where, f"{shown}: b12 needs the day the dose was due")
+    return None
+
+
+def _recorded(model: Any, path: str, due: date | None, target: ImportTarget, problems: _Problems) -> datetime | None:
+    """When the skip was recorded: the ``recorded`` extension (R5's element); without it, the moment the dose
+    was not given — ``effective[x]`` with its time and zone, or for a day alone its start in UTC (b12 needs a
+    moment, and the resource gives none)."""
+    where, value = _effective(model, path)
+    for index, extension in enumerate(model.extension or ()):
+        if extension.url == RECORDED_EXTENSION:
+            where, value = _join(path, f"extension[{index}].valueDateTime"), extension.valueDateTime
+            if value is None:
+                problems.add(where, "the recorded extension needs a valueDateTime")
+                return None
+            break
+    else:
+        if due is None:
+            return None
+    if not isinstance(value, date):
+        problems.add(where, f"{value!s} is not a full date: b12 needs when the skip was recorded")
+        return None
+    at = value if isinstance(value, datetime) else datetime.combine(value, time(), UTC)
+    if _future(at.date(), target):
+        problems.add(where, f"{value.isoformat()} is in the future: a dose cannot be recorded as skipped ahead")
+        return None
+    return at
+
+
+def _skip_reason(model: Any) -> str | None:
+    """The reason as written: each ``statusReason`` (its text, else a coding's display or code), then the notes."""
+    reasons = [
+        concept.text or next((c.display or c.code for c in concept.coding or () if c.display or c.code), None)
+        for concept in model.statusReason or ()
+    ]
+    reasons += [annotation.text for annotation in model.note or ()]
+    return "\n".join(reason for reason in reasons if reason) or None
+
+
+# --- AdverseEvent -> Reaction ----------------------------------------------------------------------------
+
+
+def _event_skipped(model: Any) -> str | None:
+    if model.actuality != "actual":
+        return f"actuality {model.actuality!r}: an event that did not happen, not a reaction"
+    return None
+
+
+def _reaction(
+    model: Any,
+    path: str,
+    fact_id: str,
+    target: ImportTarget,
+    administered: Mapping[str, DoseGiven | str | None],
+    stored: Mapping[str, DoseGiven],
+    problems: _Problems,
+) -> Reaction | str | None:
+    """A reaction to the dose its ``suspectEntity`` names: an administration of the file, or a dose of the
+    patient stored in b12. Returns why it is skipped when it names no administration at all."""
+    before = len(problems)
+    named: list[tuple[str, str, DoseGiven | str | None]] = []  # (where, reference, what it names)
+    for index, suspect in enumerate(model.suspectEntity or ()):
+        reference = suspect.instance.reference
+        if not reference:
+            continue
+        where = _join(path, f"suspectEntity[{index}].instance.reference")
+        match = _ADMINISTRATION_REFERENCE.match(reference)
+        key = f"MedicationAdministration/{match['id']}" if match else reference
+        if reference in administered or key in administered:
+            named.append((where, reference, administered.get(reference, administered.get(key))))
+        elif match and match["id"] in stored:
+            named.append((where, reference, stored[match["id"]]))
+        elif match:
+            problems.add(
+                where,
+                f"{reference} is neither an administration in this file nor a dose of patient {target.patient_id!r} "
+                "in b12: import the dose with its reaction",
+            )
+    if not named:
+        if len(problems) > before:
+            return None
+        return "names no dose (suspectEntity.instance -> a MedicationAdministration): b12 records a reaction to a dose"
+    if len(named) > 1:
+        problems.add(_join(path, "suspectEntity"), f"names {len(named)} administrations: b12 records a reaction to one")
+    where, reference, found = named[0]
+    if isinstance(found, str):
+        problems.add(where, f"{reference} is {found}: b12 records reactions to doses given")
+    description = _event_text(model, path, problems)
+    at = _event_at(model, path, target, problems)
+    if len(problems) > before or not isinstance(found, DoseGiven) or description is None or at is None:
+        return None
+    if at.date() < found.at.date():
+        problems.add(
+            _event_at_path(model, path),
+            f"{at.isoformat()} is before the dose it names, given on {found.at.date().isoformat()}",
+        )
+        return None
+    return Reaction(id=fact_id, dose_id=found.id, at=at, description=description, severe=_severe(model))
+
+
+def _event_text(model: Any, path: str, problems: _Problems) -> str | None:
+    event = model.event
+    text = (event.text or next((c.display for c in event.coding or () if c.display), None)) if event else None
+    if not text or not text.strip():
+        problems.add(_join(path, "event.text"), "no description of the reaction")
+        return None
+    return str(text)
+
+
+def _event_at_path(model: Any, path: str) -> str:
+    return _join(path, "date" if model.date is not None or model.detected is None else "detected")
+
+
+def _event_at(model: Any, path: str, target: ImportTarget, problems: _Problems) -> datetime | None:
+    """When the reaction happened: ``date``, else ``detected``, with its time and zone."""
+    where = _event_at_path(model, path)
+    value = model.date if model.date is not None else model.detected
+    if value is None:
+        problems.add(where, "no date: b12 needs when the reaction happened, with its time zone")
+        return None
+    if not isinstance(value, datetime):
+        problems.add(where, f"{value!s} has no time: b12 needs when the reaction happened, with its time zone")
+        return None
+    if _future(value.date(), target):
+        problems.add(where, f"{value.isoformat()} is in the future: a reaction cannot happen after today")
+        return None
+    return value
+
+
+def _severe(model: Any) -> bool:
+    """b12 has one flag: severity ``severe``, or seriousness ``serious`` (a serious event needs the clinician
+    before the next dose whatever its severity, so it raises the same alert)."""
+    severity = {c.code for c in model.severity.coding or () if c.system == SEVERITY_SYSTEM} if model.severity else set()
+    seriousness = (
+        {c.code for c in model.seriousness.coding or () if c.system == SERIOUSNESS_SYSTEM}
+        if model.seriousness
+        else set()
+    )
+    return "severe" in severity or "serious" in seriousness
+
+
 # =========================================================================================================
 # Facts -> the store
 # =========================================================================================================
 
 
-_Fact = TypeVar("_Fact", LabEntry, DoseGiven)
+_Fact = TypeVar("_Fact", LabEntry, DoseGiven, DoseSkipped, Reaction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1115,13 +1398,16 @@ class ImportSummary:
     unchanged: int  # already stored, identical: not written again
     skipped: tuple[Problem, ...]  # resources that are not facts, with why
     source: str = ""
+    skips: int = 0  # doses skipped (not-done administrations), written
+    reactions: int = 0  # written
 
 
 def write_facts(uow: UnitOfWork, facts: ImportedFacts, *, at: datetime, actor_id: str | None = None) -> ImportSummary:
     """Write ``facts`` and one audit entry in ONE transaction: all of them, or (on any problem) none.
 
     A fact whose id is already stored is skipped when identical and a problem when it differs; the
-    patient and the courses must exist, and the courses must be the patient's.
+    patient and the courses must exist, and the courses must be the patient's; a reaction's dose must be
+    one of the file's or a stored dose of the patient. Reactions are written after the doses they name.
     """
     problems = _Problems()
     with uow:
@@ -1129,17 +1415,30 @@ def write_facts(uow: UnitOfWork, facts: ImportedFacts, *, at: datetime, actor_id
             problems.add("", f"there is no patient {facts.patient_id!r} in b12")
         stored_doses: dict[str, DoseGiven] = {}
         stored_labs: dict[str, LabEntry] = {}
+        stored_skips: dict[str, DoseSkipped] = {}
+        stored_reactions: dict[str, Reaction] = {}
         for course in uow.tracking.courses_for(facts.patient_id):
             history = uow.tracking.history(course.id)
             if history is not None:
                 stored_doses.update((d.id, d) for d in history.doses)
                 stored_labs.update((e.id, e) for e in history.labs)
-        for course_id in dict.fromkeys(d.course_id for d in facts.doses):
+                stored_skips.update((s.id, s) for s in history.skips)
+                stored_reactions.update((r.id, r) for r in history.reactions)
+        for course_id in dict.fromkeys([*(d.course_id for d in facts.doses), *(s.course_id for s in facts.skips)]):
             owner = uow.tracking.course(course_id)
             if owner is None or owner.patient_id != facts.patient_id:
                 problems.add("", f"course {course_id!r} is not a course of patient {facts.patient_id!r}")
+        doses = stored_doses.keys() | {d.id for d in facts.doses}
+        for reaction in facts.reactions:
+            if reaction.dose_id not in doses:
+                problems.add(
+                    _join(facts.origins.get(reaction.id, ""), "suspectEntity"),
+                    f"dose {reaction.dose_id!r} is not a dose of patient {facts.patient_id!r}",
+                )
         new_labs = _new(facts.labs, stored_labs, facts.origins, problems)
         new_doses = _new(facts.doses, stored_doses, facts.origins, problems)
+        new_skips = _new(facts.skips, stored_skips, facts.origins, problems)
+        new_reactions = _new(facts.reactions, stored_reactions, facts.origins, problems)
         if problems:
             raise FhirImportError(problems.items, facts.source)
         for lab in new_labs:
@@ -1148,7 +1447,21 @@ def write_facts(uow: UnitOfWork, facts: ImportedFacts, *, at: datetime, actor_id
         for dose in new_doses:
             with _storing(facts, dose.id):
                 uow.tracking.add_dose(dose)
-        unchanged = len(facts.labs) + len(facts.doses) - len(new_labs) - len(new_doses)
+        for skip in new_skips:
+            with _storing(facts, skip.id):
+                uow.tracking.add_skip(skip)
+        for reaction in new_reactions:
+            with _storing(facts, reaction.id):
+                uow.tracking.add_reaction(reaction)
+        read = len(facts.labs) + len(facts.doses) + len(facts.skips) + len(facts.reactions)
+        unchanged = read - len(new_labs) - len(new_doses) - len(new_skips) - len(new_reactions)
+        detail: dict[str, object] = {"source": facts.source, "labs": len(new_labs), "doses": len(new_doses)}
+        # Named only when the file holds such facts, so the entry of a file of results keeps its shape.
+        if facts.skips:
+            detail["skips"] = len(new_skips)
+        if facts.reactions:
+            detail["reactions"] = len(new_reactions)
+        detail.update(unchanged=unchanged, skipped=len(facts.skipped))
         uow.audit.append(
             AuditEntry(
                 id=uuid.uuid4().hex,
@@ -1157,17 +1470,20 @@ def write_facts(uow: UnitOfWork, facts: ImportedFacts, *, at: datetime, actor_id
                 action="fhir.import",
                 entity="patient",
                 entity_id=facts.patient_id,
-                detail={
-                    "source": facts.source,
-                    "labs": len(new_labs),
-                    "doses": len(new_doses),
-                    "unchanged": unchanged,
-                    "skipped": len(facts.skipped),
-                },
+                detail=detail,
             )
         )
         uow.commit()
-    return ImportSummary(facts.patient_id, len(new_labs), len(new_doses), unchanged, facts.skipped, facts.source)
+    return ImportSummary(
+        facts.patient_id,
+        len(new_labs),
+        len(new_doses),
+        unchanged,
+        facts.skipped,
+        facts.source,
+        skips=len(new_skips),
+        reactions=len(new_reactions),
+    )
 
 
 @contextmanager
@@ -1217,14 +1533,19 @@ def import_fhir(
             raise FhirImportError([*file.problems, problem], name)
         patient_id = patients[0] if patients else ""  # several: facts_from_fhir reports each other subject
     courses: tuple[Course, ...] = ()
+    doses: list[DoseGiven] = []
     if facts_inside:
+        events_inside = any(item.data.get("resourceType") == "AdverseEvent" for item in file.items)
         with uow:
             if uow.accounts.patient(patient_id) is None:
                 problem = Problem("", f"there is no patient {patient_id!r} in b12")
                 raise FhirImportError([*file.problems, problem], name)
             courses = tuple(uow.tracking.courses_for(patient_id))
-    facts = facts_from_fhir(file, ImportTarget(patient_id, courses, course_id, at.date()))
-    if not facts.labs and not facts.doses:
+            for course in courses if events_inside else ():  # the doses an adverse event may name
+                history = uow.tracking.history(course.id)
+                doses += history.doses if history is not None else ()
+    facts = facts_from_fhir(file, ImportTarget(patient_id, courses, course_id, at.date(), tuple(doses)))
+    if not (facts.labs or facts.doses or facts.skips or facts.reactions):
         return ImportSummary(patient_id, 0, 0, 0, facts.skipped, name)
     return write_facts(uow, facts, at=at, actor_id=actor_id)
 
@@ -1493,6 +1814,44 @@ def medication_administration(dose: DoseGiven, course: Course) -> dict[str, Any]
     return resource
 
 
+def skipped_administration(skip: DoseSkipped, course: Course) -> dict[str, Any]:
+    """A dose skipped, as an administration ``not-done``: ``effectiveDateTime`` is the day the dose was due (the
+    time it was not given; b12 knows the day only), the ``recorded`` extension when the skip was recorded, the
+    reason as ``statusReason`` text (no code: b12 records the reason as written). A skip records no product: the
+    course's is given, as its request names it."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationAdministration",
+        "id": skip.id,
+        "extension": [{"url": RECORDED_EXTENSION, "valueDateTime": skip.at.isoformat()}],
+        "status": "not-done",
+    }
+    if skip.reason:
+        resource["statusReason"] = [{"text": skip.reason}]
+    resource["medicationCodeableConcept"] = {"text": _medication_text(course.product, course)}
+    resource["subject"] = {"reference": f"Patient/{course.patient_id}"}
+    resource["effectiveDateTime"] = skip.due.isoformat()
+    resource["request"] = {"reference": f"MedicationRequest/{course.id}"}
+    return resource
+
+
+def adverse_event(reaction: Reaction, course: Course) -> dict[str, Any]:
+    """A reaction recorded after a dose: ``actuality`` actual, ``event.text`` as written, ``date`` when it
+    happened, the dose as ``suspectEntity``; ``severity`` severe only when b12 recorded it as severe (a reaction
+    not marked severe is not known to be mild or moderate, so it has no severity)."""
+    resource: dict[str, Any] = {
+        "resourceType": "AdverseEvent",
+        "id": reaction.id,
+        "actuality": "actual",
+        "event": {"text": reaction.description},
+        "subject": {"reference": f"Patient/{course.patient_id}"},
+        "date": reaction.at.isoformat(),
+    }
+    if reaction.severe:
+        resource["severity"] = {"coding": [{"system": SEVERITY_SYSTEM, "code": "severe", "display": "Severe"}]}
+    resource["suspectEntity"] = [{"instance": {"reference": f"MedicationAdministration/{reaction.dose_id}"}}]
+    return resource
+
+
 def observation(lab: LabEntry) -> dict[str, Any]:
     """A lab result as reported (value and unit), coded with LOINC where b12 has a code for it."""
     try:
@@ -1536,14 +1895,17 @@ def _loinc_for(analyte: Analyte, unit: Unit) -> str | None:
 
 
 def course_bundle(history: History, *, today: date) -> dict[str, Any]:
-    """A collection Bundle: MedicationRequest, CarePlan, MedicationAdministrations (by time), Observations
-    (by date), as JSON checked by fhir.resources R4B and by :func:`check_codes`."""
+    """A collection Bundle: MedicationRequest, CarePlan, MedicationAdministrations (doses given by time, then
+    doses skipped by due date), AdverseEvents (reactions, by time), Observations (by date), as JSON checked by
+    fhir.resources R4B and by :func:`check_codes`."""
     course = history.course
     status = course_status(history, today)
     resources = [
         medication_request(course, status.state),
         _care_plan(course, status),
         *(medication_administration(d, course) for d in sorted(history.doses, key=lambda d: (d.at, d.id))),
+        *(skipped_administration(s, course) for s in sorted(history.skips, key=lambda s: (s.due, s.at, s.id))),
+        *(adverse_event(r, course) for r in sorted(history.reactions, key=lambda r: (r.at, r.id))),
         *(observation(lab) for lab in sorted(history.labs, key=lambda e: (e.taken, e.id))),
     ]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
