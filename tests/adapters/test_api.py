@@ -249,15 +249,16 @@ def test_the_docs_page_serves_swagger_ui_from_the_apps_own_files_under_the_apps_
 # --- stateless ------------------------------------------------------------------------------------------------
 
 
-def test_convert_gives_pmol_per_l_for_pg_per_ml_with_the_molar_mass_of_b12(world: World) -> None:
+def test_convert_gives_pmol_per_l_for_pg_per_ml_with_the_reference_factor_for_b12(world: World) -> None:
     answer = world.post("/convert", {"value": 250, "from_unit": "pg/mL", "to_unit": "pmol/L", "analyte": "b12_total"})
 
     assert answer.status_code == 200
     body = answer.json()
     assert body["unit"] == "pmol/L"
-    assert body["value"] == pytest.approx(184.45, abs=0.01)
+    assert body["value"] == pytest.approx(250 * 0.738)
     assert body["text"] == "250 pg/mL = 184.5 pmol/L"
-    assert body["molar_mass_g_per_mol"] == pytest.approx(1355.38)
+    assert body["molar_mass_g_per_mol"] == pytest.approx(1000 / 0.738)
+    assert body["molar_basis"] == "pg/mL × 0.738 = pmol/L"
 
 
 def test_convert_refuses_a_conversion_b12_cannot_make_with_a_refused_problem(world: World) -> None:

@@ -217,19 +217,19 @@ def test_a_result_in_any_accepted_unit_falls_in_the_band_reference_gives_for_it(
 
 
 def test_a_pmol_per_l_total_b12_on_a_set_with_a_pmol_per_l_scale_is_not_converted() -> None:
-    result = run(make_case(total(258.2, "pmol/L")))
+    result = run(make_case(total(258.3, "pmol/L")))
     normalised = result.normalised[0]
-    assert (normalised.value, normalised.unit) == (258.2, "pmol/L")
+    assert (normalised.value, normalised.unit) == (258.3, "pmol/L")
     assert normalised.other_unit == "ng/L"
     assert normalised.other_value == pytest.approx(350.0, abs=0.1)
     assert "converted_for_scale" not in codes(result)
 
 
-def test_a_converted_result_names_the_molar_mass_and_its_sources() -> None:
+def test_a_converted_result_names_the_factor_and_its_sources() -> None:
     finding = run(make_case(total(675, "pmol/L")), "ruh-bath").finding("converted_for_scale")
     assert finding is not None
-    assert "1355.38 g/mol" in finding.message
-    assert {"S63", "S61"} <= set(finding.sources)
+    assert "pg/mL × 0.738 = pmol/L" in finding.message
+    assert {"S61", "S62"} <= set(finding.sources)
 
 
 def test_an_active_b12_in_a_mass_unit_is_refused_because_holotranscobalamin_has_no_molar_mass() -> None:

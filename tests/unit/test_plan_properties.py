@@ -86,7 +86,7 @@ def patients(draw: st.DrawFn) -> Patient:
     female = sex is Sex.FEMALE
     return Patient(
         sex=sex,
-        age=draw(st.none() | st.integers(16, 100)),
+        age=draw(st.none() | st.integers(0, 100)),  # under 16 too: SCOPE-AGE must be catalogued
         pregnant=female and draw(st.booleans()),
         breastfeeding=female and draw(st.booleans()),
         ethnicity=draw(st.none() | st.sampled_from(Ethnicity)),

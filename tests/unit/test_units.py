@@ -33,6 +33,7 @@ from b12.domain.units import (
     dose_volume,
     format_number,
     known_units,
+    molar_basis,
     molar_mass,
     parse_quantity,
     parse_strength,
@@ -169,8 +170,12 @@ def test_every_canonical_symbol_of_the_issue_exists_with_its_ucum_code() -> None
 
 def test_molar_masses_are_keyed_by_analyte_values() -> None:
     assert set(DATA["analytes"]) <= {a.value for a in Analyte}
-    assert molar_mass(Analyte.B12_TOTAL) == 1355.38
-    assert molar_mass("folate") == 441.4
+    # What the conversions use: REFERENCE's factors where it gives one (§7.1 × 0.738, §7.6 × 2.266).
+    assert molar_mass(Analyte.B12_TOTAL) == pytest.approx(1000 / 0.738)
+    assert molar_basis(Analyte.B12_TOTAL) == "pg/mL × 0.738 = pmol/L"
+    assert molar_mass("folate") == pytest.approx(1000 / 2.266)
+    assert molar_basis("folate") == "ng/mL × 2.266 = nmol/L"
+    assert molar_basis(Analyte.HEMOGLOBIN) == "molar mass 16114.5 g/mol"
     assert molar_mass(Analyte.HEMOGLOBIN) == 16114.5
     assert molar_mass(Analyte.B12_ACTIVE) is None
     assert molar_mass(Analyte.MCV) is None
@@ -179,7 +184,7 @@ def test_molar_masses_are_keyed_by_analyte_values() -> None:
 
 def test_molar_masses_and_bounds_say_where_they_come_from() -> None:
     analytes = DATA["analytes"]
-    assert analytes["b12_total"]["source"] == "S63"
+    assert analytes["b12_total"]["source"] == "S61 S62 S63"
     assert analytes["folate"]["source"] == "S77"
     assert "ICSH convention, not in REFERENCE.md: verify" in analytes["hemoglobin"]["note"]
     assert "not in REFERENCE" in analytes["homocysteine"]["note"]
@@ -237,12 +242,14 @@ def test_b12_ng_per_l_equals_pg_per_ml() -> None:
 def test_250_pg_per_ml_of_b12_is_184_5_pmol_per_l() -> None:
     result = convert(250, "pg/mL", "pmol/L", analyte=Analyte.B12_TOTAL)
     assert str(result) == "184.5 pmol/L"
-    assert result.value == pytest.approx(250 / 1.35538)
+    assert result.value == pytest.approx(250 * 0.738)
 
 
 @pytest.mark.parametrize(
     ("ng_per_l", "pmol_per_l"),
-    [(180, "132.8"), (200, "147.6"), (205, "151.2"), (350, "258.2")],
+    # NICE 133 and 258, BSH 148 [S9][S49]; Stabler prints 151.2 [S51], from the molar mass 1355.38, where the
+    # factor × 0.738 that REFERENCE and the vignettes convert with gives 151.3.
+    [(180, "132.8"), (200, "147.6"), (205, "151.3"), (350, "258.3")],
     ids=["NICE 180", "BSH 200", "Stabler 205", "NICE 350"],
 )
 def test_b12_cross_checks_of_reference_7_1(ng_per_l: float, pmol_per_l: str) -> None:

@@ -70,7 +70,7 @@ def _molar_pairs() -> Iterator[Any]:
             for amount_unit in amount_units:
                 yield pytest.param(
                     analyte,
-                    chemistry["molar_mass"],
+                    chemistry,
                     mass_unit,
                     amount_unit,
                     id=f"{analyte} {mass_unit}~{amount_unit}",
@@ -119,11 +119,22 @@ def test_the_ucum_base_of_every_dimension_is_the_pint_base(ucum: Any, ureg: Any,
     assert ureg.parse_expression(PINT_BASE[dimension]).dimensionality == base.dimensionality
 
 
-@pytest.mark.parametrize(("analyte", "molar_mass", "mass_unit", "amount_unit"), list(_molar_pairs()))
+def _pint_molar_mass(ureg: Any, chemistry: dict[str, Any]) -> Any:
+    """The molar mass b12 must convert with, worked out by pint: the reference's factor when the file gives one
+    ("pg/mL × 0.738 = pmol/L": 1 pg/mL is 0.738 pmol/L, so g/mol = (1 pg/mL) / (0.738 pmol/L)), else the molar mass."""
+    if "conversion" not in chemistry:
+        return ureg.Quantity(chemistry["molar_mass"], "g/mol")
+    mass, rest = chemistry["conversion"].split(" × ")
+    factor, amount = rest.split(" = ")
+    per_volume = ureg.Quantity(1, _pint_text(mass)) / ureg.Quantity(float(factor), _pint_text(amount))
+    return per_volume.to("g/mol")
+
+
+@pytest.mark.parametrize(("analyte", "chemistry", "mass_unit", "amount_unit"), list(_molar_pairs()))
 def test_molar_conversions_agree_with_pints_chemistry_context(
-    ureg: Any, analyte: str, molar_mass: float, mass_unit: str, amount_unit: str
+    ureg: Any, analyte: str, chemistry: dict[str, Any], mass_unit: str, amount_unit: str
 ) -> None:
-    mw = ureg.Quantity(molar_mass, "g/mol")
+    mw = _pint_molar_mass(ureg, chemistry)
     forward = ureg.Quantity(1, _pint_text(mass_unit)).to(_pint_text(amount_unit), "chemistry", mw=mw).magnitude
     backward = ureg.Quantity(1, _pint_text(amount_unit)).to(_pint_text(mass_unit), "chemistry", mw=mw).magnitude
     assert convert(1, mass_unit, amount_unit, analyte=analyte).value == pytest.approx(forward, rel=REL)
@@ -137,7 +148,7 @@ def test_pint_refuses_a_molar_conversion_without_a_molar_mass_as_b12_does(ureg: 
 
 def test_the_reference_b12_example_agrees_with_pint(ureg: Any) -> None:
     # STYLE.md: 200 pg/mL of cobalamin -> 147.6 pmol/L.
-    mw = ureg.Quantity(DATA["analytes"]["b12_total"]["molar_mass"], "g/mol")
+    mw = _pint_molar_mass(ureg, DATA["analytes"]["b12_total"])
     expected = ureg.Quantity(200, "pg/mL").to("pmol/L", "chemistry", mw=mw).magnitude
     assert round(expected, 1) == 147.6
     assert convert(200, "pg/mL", "pmol/L", analyte="b12_total").value == pytest.approx(expected, rel=REL)

@@ -85,7 +85,7 @@ from b12.domain.tracking import (
     course_status,
 )
 from b12.domain.units import convert as convert_units
-from b12.domain.units import molar_mass
+from b12.domain.units import molar_basis, molar_mass
 from b12.ports import Clock, UnitOfWork
 
 __all__ = [
@@ -798,6 +798,7 @@ def api_app(deps: ApiDeps) -> FastAPI:
                 "from_unit": body.from_unit.strip(),
                 "analyte": analyte,
                 "molar_mass_g_per_mol": used,
+                "molar_basis": molar_basis(analyte) if used is not None and analyte is not None else None,
             }
         )
 

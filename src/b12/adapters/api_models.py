@@ -122,7 +122,13 @@ class ConvertResult(_Out):
     from_value: float
     from_unit: str
     analyte: Analyte | None
-    molar_mass_g_per_mol: float | None = Field(description="the molar mass used, for a weight <-> amount conversion")
+    molar_mass_g_per_mol: float | None = Field(
+        description="the molar mass the weight <-> amount conversion amounts to (total B12: 1000 / 0.738)"
+    )
+    molar_basis: str | None = Field(
+        description="what that conversion uses: REFERENCE's factor where it gives one (`pg/mL × 0.738 = pmol/L`), "
+        "else `molar mass … g/mol`"
+    )
 
 
 class CompareRequest(_Strict):

@@ -16,6 +16,8 @@ Contract:
   the more severe is reported and a finding says so. No classifiable B12 result -> ``not_assessable``.
 - A B12 sample taken within 14 days after the last injection is not classified.
 - Lab reference limits (``upper_limit``/``lower_limit``) are read in the unit of the result they come with.
+- A patient younger than :data:`ADULT_FROM_AGE` is read as an adult would be, with a SCOPE-AGE warning:
+  b12 holds no paediatric reference range. An unknown age raises nothing.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from b12.domain.guidelines.thresholds import (
     load_threshold_set,
     threshold_sets,
 )
-from b12.domain.units import convert, parse_unit
+from b12.domain.units import convert, molar_basis, parse_unit
 
 __all__ = [
+    "ADULT_FROM_AGE",
     "B12_RULES",
     "Analyte",
     "Finding",
@@ -68,6 +71,9 @@ B12_RULES: Mapping[str, str] = {
     "a normal MCV does not exclude deficiency [S24].",
     "LAB-FOLATE": "Serum folate <7 nmol/L deficient, 7–10 indeterminate: weak sources [S79][S80].",
     "LAB-HCY": "Homocysteine above the lab's upper limit, else Stabler's normal <14 µmol/L [S51].",
+    "SCOPE-AGE": "Patient under 16: NICE NG239 covers people aged 16+ [S1]; b12 holds no paediatric cut-off or "
+    "dose (the US hydroxocobalamin label's paediatric summary [S42][S45] is not implemented); 16 applies under "
+    "every guideline (a b12 choice: the US sources set no age bound).",
 }
 
 # B12 is banded; the other analytes are normalised to one unit for the comparisons below.
@@ -115,6 +121,9 @@ FOLATE_INDETERMINATE_UP_TO_NMOL_L = 10.0  # "7–10 nmol/L indeterminate" [S80],
 ANAEMIA_HB_BELOW_G_L_MEN = 130.0
 ANAEMIA_HB_BELOW_G_L_WOMEN = 120.0
 ANAEMIA_HB_BELOW_G_L_PREGNANT = 110.0
+# SCOPE-AGE: NICE NG239 "Covers people aged 16+" [S1] (REFERENCE §1.1). REFERENCE gives no age bound for the
+# US labels or practice reviews, so b12 uses the same 16 under every guideline.
+ADULT_FROM_AGE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +350,7 @@ def interpret(case: Case, thresholds: ThresholdSet) -> Interpretation:
     if anaemia and macrocytosis:
         strong.append("anaemia with macrocytosis")
     _clinical_alerts(case, thresholds, status, tuple(strong), latest, out)
+    _age_scope(case, thresholds, out)
 
     return Interpretation(
         status=status,
@@ -395,10 +405,10 @@ def _b12_status(case: Case, thresholds: ThresholdSet, latest: Mapping[Analyte, _
             out.finding(
                 "converted_for_scale",
                 f"{_sentence(name)} {_fmt(read.result.value)} {read.result.unit} was converted to "
-                f"{_fmt(read.normalised.value)} {scale.unit} with the molar mass of cobalamin "
-                f"(1355.38 g/mol) because {thresholds.title} has no {read.result.unit} scale.",
+                f"{_fmt(read.normalised.value)} {scale.unit} ({molar_basis(read.normalised.test)}, REFERENCE §7.1) because "
+                f"{thresholds.title} has no {read.result.unit} scale.",
                 scale.rule,
-                ("S63", "S61"),
+                ("S61", "S62"),
             )
         if band.raised:
             out.finding(
@@ -704,3 +714,19 @@ def _clinical_alerts(
             "used to adjust treatment.",
             ("S59",),
         )
+
+
+def _age_scope(case: Case, thresholds: ThresholdSet, out: _Out) -> None:
+    age = case.patient.age
+    if age is None or age >= ADULT_FROM_AGE:
+        return
+    # SCOPE-AGE: NICE NG239 "Covers people aged 16+" [S1]; its bands are every guideline's default set, and
+    # b12's anaemia and MCV limits are adult ones. No paediatric range is in REFERENCE, so none is guessed.
+    out.alert(
+        "SCOPE-AGE",
+        Severity.WARNING,
+        f"Patient aged {age} (under 16): b12 holds no paediatric reference ranges, so these results are read as "
+        f"for an adult ({thresholds.title}; adult anaemia and MCV limits). NICE NG239, whose bands are b12's "
+        "default cut-offs, covers people aged 16 and over. A clinician interprets the results.",
+        ("S1",),
+    )

@@ -4,7 +4,8 @@
 case). The selection of a regimen follows the guideline's text as far as REFERENCE.md could verify it;
 each branch below quotes the line it enforces. Where the sources are silent (an oral dose for nitrous
 oxide, an oral maintenance dose on the US label) the plan says so and leaves the choice to the clinician
-rather than fill the gap.
+rather than fill the gap. Nor does it fill the paediatric gap: a patient younger than 16 gets the adult plan with a
+SCOPE-AGE warning that b12 holds no paediatric dose, never a guessed one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dateutil.relativedelta import relativedelta
 from b12.domain.alerts import Alert, Severity, severity_order
 from b12.domain.case import IRREVERSIBLE_CAUSES, MALABSORPTION_CAUSES, Case, Cause, Condition, Route
 from b12.domain.guidelines import Guideline, find_regimen, find_rule, load_common
-from b12.domain.labs import Interpretation, Status
+from b12.domain.labs import ADULT_FROM_AGE, Interpretation, Status
 from b12.domain.regimen import Ending, IntervalUnit, Phase, PhaseKind, Product, Regimen
 from b12.domain.schedule import PhaseTotals, Schedule, expand
 from b12.domain.units import Strength, Syringe, dose_volume, parse_strength, parse_syringe
@@ -420,6 +421,34 @@ def _safety(case: Case, interpretation: Interpretation, recommendation: Recommen
         advice.add("NOTE-ANTICOAG")
 
 
+def _age_scope(case: Case, guideline: Guideline, advice: _Advice) -> None:
+    """SCOPE-AGE in the words of the guideline in use; the plan itself is neither changed nor blocked."""
+    age = case.patient.age
+    if age is None or age >= ADULT_FROM_AGE:
+        return
+    rule = find_rule("SCOPE-AGE", guideline.id)
+    adult = "Any schedule shown is the adult one: a clinician decides on treatment and dose."
+    if guideline.id == "uk":
+        # NICE NG239 "Covers people aged 16+" [S1] (REFERENCE §1.1); REFERENCE §2 holds no paediatric BNF dose.
+        message = (
+            f"Patient aged {age} (under 16): NICE NG239, which b12's UK plan follows, covers people aged 16 and "
+            f"over, and b12's UK regimens (BNF/SmPC doses) hold no paediatric dose. {adult}"
+        )
+        sources: tuple[str, ...] = ("S1",)
+    else:
+        # The US hydroxocobalamin label's "Paediatric (summary): total 1–5 mg over ≥2 weeks in 100 mcg doses;
+        # maintenance 30–50 mcg every 4 weeks" [S42][S45] (REFERENCE §3.2) is not implemented. REFERENCE gives no
+        # US age bound, so the 16 of NG239 [S1] is b12's choice here, and the message says so.
+        message = (
+            f"Patient aged {age} (under 16): b12's regimens for this guideline ({guideline.title}) are adult "
+            "ones, and the paediatric dosing summarised for the US hydroxocobalamin label is not implemented in b12. "
+            f"{adult} The US sources b12 holds set no age limit: b12 warns below 16, the age from which NICE "
+            "NG239 applies (people aged 16 and over), under every guideline (b12's choice)."
+        )
+        sources = ("S42", "S45", "S1")
+    advice.alerts.append(Alert(rule.id, rule.severity, message, sources))
+
+
 # --- follow-up ----------------------------------------------------------------------------------------
 
 
@@ -654,6 +683,7 @@ def make_plan(case: Case, guideline: Guideline, interpretation: Interpretation) 
     advice = _Advice(guideline, [])
     recommendation = recommend(case, interpretation, guideline, advice)
     _safety(case, interpretation, recommendation, advice)
+    _age_scope(case, guideline, advice)
     advice.add("NOTE-DECISION")
     horizon_end = case.start + relativedelta(months=case.horizon_months)
 

@@ -58,6 +58,7 @@ __all__ = [
     "dose_volume",
     "format_number",
     "known_units",
+    "molar_basis",
     "molar_mass",
     "parse_quantity",
     "parse_strength",
@@ -249,11 +250,24 @@ def plausible_range(unit: str | Unit) -> tuple[float, float]:
 
 
 def molar_mass(analyte: str) -> float | None:
-    """Molar mass in g/mol of an analyte (``Analyte`` value), or None when b12 has none on file."""
+    """The molar mass in g/mol that b12's weight <-> amount conversions of an analyte (``Analyte`` value) amount
+    to, or None when b12 has none on file: 1 / the reference's clinical factor where it gives one (total B12:
+    1000 / 0.738 = 1355.01, not cyanocobalamin's 1355.38; see :func:`molar_basis`)."""
     chemistry = _vocabulary().chemistry.get(str(analyte))
-    if chemistry is None or chemistry.molar_mass is None:
+    if chemistry is None or chemistry.mol_per_g is None:
         return None
-    return float(chemistry.molar_mass)
+    return float(1 / chemistry.mol_per_g)
+
+
+def molar_basis(analyte: str) -> str | None:
+    """What a weight <-> amount conversion of ``analyte`` uses, in words: ``"pg/mL × 0.738 = pmol/L"`` (the
+    reference's factor) or ``"molar mass 135.18 g/mol"``; None when b12 cannot convert it."""
+    chemistry = _vocabulary().chemistry.get(str(analyte))
+    if chemistry is None or chemistry.mol_per_g is None:
+        return None
+    if chemistry.conversion is not None:
+        return chemistry.conversion
+    return f"molar mass {float(1 / chemistry.mol_per_g):g} g/mol"
 
 
 @functools.lru_cache(maxsize=256)
@@ -365,15 +379,15 @@ def _mol_per_litre(unit: Unit, analyte: str | None) -> Fraction:
     vocabulary = _vocabulary()
     chemistry = vocabulary.chemistry.get(analyte) if analyte is not None else None
     if unit.dimension is Dimension.MASS_CONCENTRATION:
-        if chemistry is None or chemistry.molar_mass is None:
-            known = ", ".join(a for a, c in vocabulary.chemistry.items() if c.molar_mass is not None)
+        if chemistry is None or chemistry.mol_per_g is None:
+            known = ", ".join(a for a, c in vocabulary.chemistry.items() if c.mol_per_g is not None)
             problem = (
                 "this needs the analyte's molar mass; name the analyte"
                 if analyte is None
                 else f"b12 has no molar mass on file for {analyte}"
             )
             raise _NoConversionError(f"{problem} (b12 knows the molar mass of {known})")
-        return _exact(unit.factor) / chemistry.molar_mass
+        return _exact(unit.factor) * chemistry.mol_per_g
     if unit.equivalents:
         if chemistry is None or chemistry.valence is None:
             known = ", ".join(a for a, c in vocabulary.chemistry.items() if c.valence is not None)
@@ -571,8 +585,12 @@ class _Bounds:
 
 @dataclass(frozen=True, slots=True)
 class _Chemistry:
-    molar_mass: Fraction | None  # g/mol
+    molar_mass: Fraction | None  # g/mol, the chemistry
     valence: int | None
+    # mol per g used for weight <-> amount: the clinical factor when the reference gives one (``conversion``),
+    # else 1 / molar_mass
+    mol_per_g: Fraction | None = None
+    conversion: str | None = None  # the factor as written, e.g. "pg/mL × 0.738 = pmol/L"
 
 
 @dataclass(frozen=True, slots=True)
@@ -679,17 +697,21 @@ def _load(text: str, file: str) -> _Vocabulary:
         if not isinstance(table, dict):
             problems.append(f"{where}: must be a table")
             continue
-        read.only(table, where, {"molar_mass", "valence", "source", "note"})
+        read.only(table, where, {"molar_mass", "conversion", "valence", "source", "note"})
         read.text(table, "source", where, empty=True)
         read.text(table, "note", where)
         mass = read.positive(table, "molar_mass", where) if "molar_mass" in table else None
+        conversion = read.text(table, "conversion", where) if "conversion" in table else None
+        mol_per_g = None if mass is None else 1 / _exact(mass)
+        if conversion is not None:
+            mol_per_g = _conversion_factor(conversion, exact, folded, f"{where}.conversion", problems)
         valence = table.get("valence")
         if valence is not None and (isinstance(valence, bool) or not isinstance(valence, int) or valence <= 0):
             problems.append(f"{where}.valence: must be a whole number above zero")
             valence = None
         if mass is None and valence is None:
             problems.append(f"{where}: needs a molar_mass or a valence")
-        chemistry[name] = _Chemistry(None if mass is None else _exact(mass), valence)
+        chemistry[name] = _Chemistry(None if mass is None else _exact(mass), valence, mol_per_g, conversion)
 
     syringes: list[Syringe] = []
     syringe_index: dict[str, Syringe] = {}
@@ -739,6 +761,29 @@ def _load(text: str, file: str) -> _Vocabulary:
         max_precision_fraction=_exact(fraction),
         max_mg_per_ml=_exact(max_mg_per_ml),
     )
+
+
+_CONVERSION = re.compile(r"\s*(?P<mass>.+?)\s*[×x*]\s*(?P<factor>\d+(?:\.\d+)?)\s*=\s*(?P<amount>.+?)\s*")
+
+
+def _conversion_factor(
+    text: str, exact: Mapping[str, Unit], folded: Mapping[str, Unit], where: str, problems: list[str]
+) -> Fraction | None:
+    """mol per g from a factor written as a reference writes it: ``"pg/mL × 0.738 = pmol/L"``."""
+    match = _CONVERSION.fullmatch(text)
+    spelled = (match["mass"], match["amount"]) if match is not None else ("", "")
+    mass, amount = (exact.get(_squash(unit)) or folded.get(_squash(unit).casefold()) for unit in spelled)
+    if (
+        match is None
+        or mass is None
+        or amount is None
+        or mass.dimension is not Dimension.MASS_CONCENTRATION
+        or amount.dimension is not Dimension.AMOUNT_CONCENTRATION
+    ):
+        problems.append(f"{where}: {text!r} is not 'MASS-CONCENTRATION × FACTOR = AMOUNT-CONCENTRATION'")
+        return None
+    # 1 mass-unit is FACTOR amount-units: (mol/L) / (g/L).
+    return Fraction(match["factor"]) * _exact(amount.factor) / _exact(mass.factor)
 
 
 def _bound(
