@@ -530,6 +530,15 @@ def test_patient_view_with_full_prefetch_interprets_the_b12_and_suggests_a_draft
     ]  # the FHIR export's own mapping
 
 
+def test_a_patient_under_16_gets_the_scope_warning_and_no_draft_adult_order(service: Service) -> None:
+    child = patient() | {"birthDate": "2012-06-01"}  # 12 on the service's fixed date
+    body = status_request(full_prefetch(patient=child), fhirServer=SERVER)
+    [card] = cards_of(service.client.post("/cds-services/b12-status", json=body))
+    assert "SCOPE-AGE" in card["detail"]
+    assert "suggestions" not in card
+    assert card["indicator"] in ("warning", "critical")
+
+
 def test_null_prefetch_keys_mean_no_data_and_are_never_fetched(service: Service) -> None:
     prefetch = full_prefetch(hb=None, mcv=None)
     body = status_request(prefetch, fhirServer=SERVER, fhirAuthorization=auth())

@@ -1233,7 +1233,9 @@ def _interpretation_card(call: _Call, chart: Chart, plan: Plan) -> Card:
 
     suggestions = None
     draft = None
-    if recommendation.treat and recommendation.regimen and recommendation.scheduled and not on_treatment:
+    # SCOPE-AGE: b12's regimens are adult ones; a child gets the warning, never a ready-made adult order.
+    adult = not any(alert.rule == "SCOPE-AGE" for alert in plan.alerts)
+    if recommendation.treat and recommendation.regimen and recommendation.scheduled and not on_treatment and adult:
         reason = chart.lab_ids.get(total) if total else None
         draft = draft_medication_request(plan, chart.patient_id, call.today, reason)
         regimen = recommendation.regimen
