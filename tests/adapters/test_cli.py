@@ -120,12 +120,12 @@ def test_convert_turns_1000_mcg_into_1_mg(cli: Any) -> None:
     assert (result.code, result.out, result.err) == (0, "1000 mcg = 1 mg\n", "")
 
 
-def test_convert_reads_the_analyte_alias_b12_as_total_b12_and_shows_its_molar_mass(cli: Any) -> None:
+def test_convert_reads_the_analyte_alias_b12_as_total_b12_and_shows_the_factor_it_used(cli: Any) -> None:
     result = cli("convert", "250", "pg/mL", "pmol/L", "--analyte", "b12")
 
     assert result.code == 0
     assert result.err == ""
-    assert result.out == "250 pg/mL = 184.5 pmol/L  (b12_total, molar mass 1355.38 g/mol)\n"
+    assert result.out == "250 pg/mL = 184.5 pmol/L  (b12_total, pg/mL × 0.738 = pmol/L)\n"
 
 
 def test_convert_from_mass_to_amount_without_an_analyte_exits_2_naming_the_analytes_it_knows(cli: Any) -> None:
@@ -172,7 +172,7 @@ def test_convert_refuses_a_value_that_is_not_a_number(cli: Any) -> None:
     result = cli("convert", "abc", "mcg", "mg")
 
     assert result.code == 2
-    assert result.error_line() == "b12: 'abc' is not a number"
+    assert result.error_line().startswith("b12: Cannot read 'abc mcg' as an amount: write a number")
 
 
 def test_convert_with_an_unknown_analyte_lists_the_analytes(cli: Any) -> None:
@@ -189,6 +189,166 @@ def test_convert_with_a_missing_argument_exits_2_pointing_to_help(cli: Any) -> N
 
     assert result.code == 2
     assert "b12 convert --help" in result.error_line()
+
+
+AMOUNT_FORMS = [("1000 mcg", "mg"), ("1000mcg", "mg"), ("1000", "mcg", "mg"), (" 1000  mcg ", "mg")]
+
+
+@pytest.mark.parametrize("args", AMOUNT_FORMS, ids=["one-argument", "no-space", "two-arguments", "spaces"])
+@pytest.mark.parametrize("path", ["quick", "typer"])
+def test_convert_reads_the_amount_and_its_unit_as_one_argument_or_two(
+    cli: Any, typer_cli: Any, path: str, args: tuple[str, ...]
+) -> None:
+    result = (cli if path == "quick" else typer_cli)("convert", *args)
+
+    assert (result.code, result.out, result.err) == (0, "1000 mcg = 1 mg\n", "")
+
+
+def test_the_script_converts_1000_mcg_given_as_one_argument_to_mg() -> None:
+    result = run_script("convert", "1000 mcg", "mg")
+
+    assert (result.code, result.out, result.err) == (0, "1000 mcg = 1 mg\n", "")
+
+
+def test_convert_takes_the_analyte_option_between_the_amount_and_the_unit_wanted(cli: Any) -> None:
+    between = cli("convert", "250", "pg/mL", "--analyte", "b12", "pmol/L")
+    after = cli("convert", "250 pg/mL", "pmol/L", "--analyte", "b12")
+
+    assert between.code == 0, between.err
+    assert between.out.startswith("250 pg/mL = 184.5 pmol/L")
+    assert between == after
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        ((), "b12: the amount and the unit to convert to are missing; usage: b12 convert AMOUNT TO_UNIT"),
+        (("1000",), "b12: the unit to convert 1000 to is missing; usage: b12 convert AMOUNT TO_UNIT"),
+        (("1000 mcg",), "b12: the unit to convert 1000 mcg to is missing; usage: b12 convert AMOUNT TO_UNIT"),
+        (("1000", "mcg"), "b12: the unit to convert 1000 mcg to is missing; usage: b12 convert AMOUNT TO_UNIT"),
+        (("1000mcg", "mg", "ug"), "b12: too many arguments: '1000mcg' already has its unit, then 'mg'; usage:"),
+        (("1000", "mcg", "mg", "ug"), "b12: too many arguments (1000 mcg mg ug); usage: b12 convert"),
+    ],
+    ids=["nothing", "a-number", "an-amount", "a-number-and-its-unit", "an-amount-and-two-units", "four"],
+)
+@pytest.mark.parametrize("path", ["quick", "typer"])
+def test_convert_with_arguments_missing_or_too_many_gives_the_usage_with_an_example(
+    cli: Any, typer_cli: Any, path: str, args: tuple[str, ...], problem: str
+) -> None:
+    result = (cli if path == "quick" else typer_cli)("convert", *args)
+
+    assert result.code == 2
+    line = result.error_line()
+    assert line.startswith(problem)
+    assert "e.g. b12 convert 1000 mcg mg, b12 convert '1000 mcg' mg or b12 convert 1000mcg mg" in line
+    assert line.endswith("(see 'b12 convert --help')")
+
+
+def test_help_for_convert_shows_the_amount_as_one_argument_or_two(cli: Any) -> None:
+    result = cli("convert", "--help")
+
+    assert result.code == 0, result.err
+    text = " ".join(result.out.split())
+    assert "Usage: b12 convert [OPTIONS] AMOUNT [UNIT] TO_UNIT Convert a dose" in text
+    assert "'1000 mcg', 1000mcg or 1000 mcg" in text
+
+
+# The number in an amount is the domain's to read (REFERENCE-audited: no exponent, no separator, no comma);
+# the command line must accept and refuse exactly what units.parse_quantity does, with its reason.
+# (click reads "-5" as an option; b12 convert reaches the Typer app only for --help.)
+NUMBERS = ["1000", "0.5", ".5", "+1000", "1e3", "1E-3", "1_000", "1,000", "１０００", "nan", "inf", "-5", "−5", "0x10"]
+NUMBER_CASES = [("quick", n) for n in NUMBERS] + [("typer", n) for n in NUMBERS if not n.startswith("-")]
+
+
+@pytest.mark.parametrize(("path", "number"), NUMBER_CASES)
+def test_convert_reads_a_number_as_the_domain_does(cli: Any, typer_cli: Any, path: str, number: str) -> None:
+    from b12.domain.errors import UnitError
+    from b12.domain.units import parse_quantity
+
+    run = cli if path == "quick" else typer_cli
+    try:
+        expected, refusal = parse_quantity(f"{number} mcg"), ""
+    except UnitError as error:
+        expected, refusal = None, f"b12: {error}"
+
+    if expected is None:
+        for args in (("convert", number, "mcg", "mg"), ("convert", f"{number} mcg", "mg")):
+            result = run(*args)
+            assert result.code == 2
+            assert result.error_line() == refusal
+    else:
+        result = run("convert", number, "mcg", "mg")
+        assert result.code == 0, result.err
+        assert result.out == f"{expected.value:g} mcg = {expected.to('mg')}\n"
+
+
+@pytest.mark.parametrize("number", ["1e3", "1_000"])
+def test_convert_refuses_a_number_with_an_exponent_or_a_separator_that_float_would_read(cli: Any, number: str) -> None:
+    result = cli("convert", number, "mcg", "mg")
+
+    assert result.code == 2
+    assert "without an exponent or separator" in result.error_line()
+
+
+STRENGTH_TO_VOLUME = [
+    (("1", "mg/mL", "mL"), "'1 mg/mL'", "U-100"),
+    (("1 mg/mL", "units"), "'1 mg/mL'", "U-100"),
+    (("1000mcg/mL", "U-40"), "'1000mcg/mL'", "U-40"),
+    (("5 mg/2 mL", "mL"), "'5 mg/2 mL'", "U-100"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "strength", "syringe"), STRENGTH_TO_VOLUME, ids=["to-ml", "to-units", "to-a-syringe", "per-2-ml"]
+)
+@pytest.mark.parametrize("path", ["quick", "typer"])
+def test_convert_of_a_strength_to_a_volume_or_syringe_units_says_to_use_b12_dose_with_an_example(
+    cli: Any, typer_cli: Any, path: str, args: tuple[str, ...], strength: str, syringe: str
+) -> None:
+    result = (cli if path == "quick" else typer_cli)("convert", *args)
+
+    assert result.code == 2
+    line = result.error_line()
+    assert line.startswith(f"b12: {strength} is a strength (a weight per volume), not an amount to convert")
+    assert line.endswith(f"e.g. b12 dose 1 mg --strength {strength} --syringe {syringe}")
+    assert "only accepts units it lists" not in line
+
+
+def test_convert_of_a_strength_to_a_weight_still_names_the_unknown_unit(cli: Any) -> None:
+    result = cli("convert", "1", "mg/mL", "mg")
+
+    assert result.code == 2
+    assert result.error_line().startswith("b12: Unknown unit 'mg/mL'")
+
+
+SYRINGE_UNITS_AS_AMOUNT = [
+    ("dose", "10", "units", "--strength", "1mg/mL"),
+    ("dose", "10 U", "-s", "1mg/mL"),
+    ("convert", "10", "units", "mg"),
+    ("convert", "1", "mg", "U"),
+]
+
+
+@pytest.mark.parametrize("args", SYRINGE_UNITS_AS_AMOUNT, ids=[" ".join(a) for a in SYRINGE_UNITS_AS_AMOUNT])
+def test_units_as_an_amount_are_explained_as_syringe_volume_marks_pointing_to_b12_dose(
+    cli: Any, args: tuple[str, ...]
+) -> None:
+    result = cli(*args)
+
+    assert result.code == 2
+    line = result.error_line()
+    assert "no IU conversion for B12" in line
+    assert "On an insulin syringe, units are volume marks" in line
+    assert "on a U-100 syringe 100 units = 1 mL" in line
+    assert "b12 dose DOSE --strength S --syringe U-100" in line
+
+
+def test_international_units_are_not_explained_as_syringe_marks(cli: Any) -> None:
+    line = cli("convert", "1000", "IU", "mg").error_line()
+
+    assert "no IU conversion for B12" in line
+    assert "volume marks" not in line
+    assert "b12 dose" not in line
 
 
 # --- dose -----------------------------------------------------------------------------------------------
@@ -225,6 +385,52 @@ def test_dose_without_a_syringe_gives_the_volume_only(cli: Any) -> None:
     result = cli("dose", "1", "mg", "--strength", "1000mcg/mL", "--syringe", "none")
 
     assert (result.code, result.out, result.err) == (0, "1 mg from 1000 µg/mL = draw 1 mL\n", "")
+
+
+def test_dose_rounds_the_volume_to_4_decimals_and_the_units_to_2_as_the_web_calculator_does(cli: Any) -> None:
+    from b12.adapters.web.calculator import calculate
+    from b12.adapters.web.forms import FormState
+
+    result = cli("dose", "1", "mg", "--strength", "3 mg/mL")
+    web = calculate(FormState({"dose": "1 mg", "strength": "3 mg/mL", "syringe": "U-100"}))
+
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == "1 mg from 3 mg/mL = draw 0.3333 mL = 33.33 units on a U-100 syringe"
+    assert web is not None
+    assert (web.volume_ml, web.syringe_units) == ("0.3333", "33.33")
+
+
+@pytest.mark.parametrize("args", [("1 mg",), ("1mg",), ("1", "mg")], ids=["one-argument", "no-space", "two"])
+@pytest.mark.parametrize("path", ["quick", "typer"])
+def test_dose_reads_the_dose_and_its_unit_as_one_argument_or_two(
+    cli: Any, typer_cli: Any, path: str, args: tuple[str, ...]
+) -> None:
+    result = (cli if path == "quick" else typer_cli)("dose", *args, "--strength", "1000mcg/mL")
+
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == "1 mg from 1000 µg/mL = draw 1 mL = 100 units on a U-100 syringe"
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("--strength", "1mg/mL"), "b12: the dose is missing; usage: b12 dose DOSE --strength STRENGTH"),
+        (("1", "mg"), "b12: the product strength (--strength) is missing; usage: b12 dose DOSE --strength"),
+        (("1mg", "mg", "-s", "1mg/mL"), "b12: too many arguments: '1mg' already has its unit, then 'mg'; usage:"),
+    ],
+    ids=["no-dose", "no-strength", "too-many"],
+)
+@pytest.mark.parametrize("path", ["quick", "typer"])
+def test_dose_with_arguments_missing_or_too_many_gives_the_usage_with_an_example(
+    cli: Any, typer_cli: Any, path: str, args: tuple[str, ...], problem: str
+) -> None:
+    result = (cli if path == "quick" else typer_cli)("dose", *args)
+
+    assert result.code == 2
+    line = result.error_line()
+    assert line.startswith(problem)
+    assert "e.g. b12 dose 1 mg --strength 1mg/mL" in line
+    assert line.endswith("(see 'b12 dose --help')")
 
 
 def test_dose_without_a_strength_exits_2(cli: Any) -> None:
@@ -788,6 +994,43 @@ def test_guidelines_show_without_an_id_exits_2_with_one_line(cli: Any) -> None:
 
     assert result.code == 2
     assert "b12 guidelines show --help" in result.error_line()
+
+
+# --- fhir -----------------------------------------------------------------------------------------------
+
+
+def test_fhir_import_counts_the_skipped_doses_and_reactions_it_imported(cli: Any, tmp_path: Path) -> None:
+    from test_fhir import COURSE, PATIENT, TODAY, fake_store, sql_store
+    from test_fhir_tracking import a_course_with_skips_and_reactions
+
+    from b12.adapters import fhir
+
+    url = "sqlite:///" + str(tmp_path / "cli.sqlite3")
+    with sql_store(url):
+        pass
+    course = fhir.export_course(a_course_with_skips_and_reactions(fake_store()), COURSE, today=TODAY)
+    file = tmp_path / "course.json"
+    file.write_text(fhir.dumps(course), encoding="utf-8")
+
+    first = cli("fhir", "import", str(file), "--database", url)
+    again = cli("fhir", "import", str(file), "--database", url)
+
+    assert first.code == 0, first.err
+    assert first.out.splitlines()[0] == (
+        f"Imported 1 lab result, 2 doses, 2 skipped doses and 2 reactions for patient {PATIENT} from {file}."
+    )
+    assert again.out.splitlines()[0] == (
+        f"Imported 0 lab results and 0 doses for patient {PATIENT} from {file} (7 already stored)."
+    )
+
+
+def test_fhir_import_help_names_skipped_doses_and_reactions(cli: Any) -> None:
+    result = cli("fhir", "import", "--help")
+
+    assert result.code == 0, result.err
+    text = " ".join(result.out.split())
+    assert "doses given or skipped" in text
+    assert "reactions (AdverseEvents)" in text
 
 
 # --- unexpected errors ----------------------------------------------------------------------------------

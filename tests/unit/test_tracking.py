@@ -523,6 +523,13 @@ def test_totals_sum_doses_injections_mg_and_ml() -> None:
     assert result.totals.ml == pytest.approx(1.5)
 
 
+def test_the_volume_of_a_dose_below_a_tenth_of_a_microgram_is_in_the_totals() -> None:
+    # 0.00008 mg written with :g is "8e-05 mg", which the domain refuses to read: the total was None.
+    course = make_course(strength="10 mcg/mL")
+    result = status(course, START, doses=[dose(START, mg=0.00008)])
+    assert result.totals.ml == pytest.approx(0.008)
+
+
 # --- reviews ----------------------------------------------------------------------------------------------
 
 

@@ -287,3 +287,9 @@ def test_the_read_back_says_1_microgram_in_the_singular() -> None:
     rx = parse_prescription("hydroxocobalamin 1 mcg IM daily for 10 days then 100 mcg monthly")
     assert rx.describe().startswith("1 microgram by injection into a muscle once a day for 10 days")
     assert "then 100 micrograms once a month" in rx.describe()
+
+
+@pytest.mark.parametrize("text", ["１０００ mcg", "١٠٠٠ mcg", "1０00 mg"])
+def test_digits_of_other_scripts_are_refused_rather_than_read_as_a_number(text: str) -> None:
+    with pytest.raises(UnitError):  # "Cannot read …" or, after a first ASCII digit, an unknown unit
+        parse_quantity(text)

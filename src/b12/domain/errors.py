@@ -44,10 +44,17 @@ class InternationalUnitError(UnitError):
     def __init__(self, unit: str) -> None:
         self.unit = unit
         # REFERENCE §9: B12 doses are by mass; an "IU -> mcg" figure found online is unsupported [S105].
+        # REFERENCE §9: a U-100 syringe is "calibrated such that 100 units equals 1 mL" [S106][S107].
+        syringe = (
+            " On an insulin syringe, units are volume marks, not an amount of B12: on a U-100 syringe 100 units "
+            "= 1 mL, so the units to draw depend on the strength (sources S106, S107)."
+            if "".join(unit.split("/")[0].split()).casefold() in ("u", "unit", "units")
+            else ""
+        )
         super().__init__(
             f"Vitamin B12 doses are measured by weight (micrograms, mcg or mg), not in international units "
             f"({unit}); there is no IU conversion for B12, so b12 will not turn {unit} into a weight. "
-            "Check the label for the strength in mcg or mg (sources S102, S103, S104)."
+            f"Check the label for the strength in mcg or mg (sources S102, S103, S104).{syringe}"
         )
 
 

@@ -405,8 +405,8 @@ def _b12_status(case: Case, thresholds: ThresholdSet, latest: Mapping[Analyte, _
             out.finding(
                 "converted_for_scale",
                 f"{_sentence(name)} {_fmt(read.result.value)} {read.result.unit} was converted to "
-                f"{_fmt(read.normalised.value)} {scale.unit} ({molar_basis(read.normalised.test)}, REFERENCE §7.1) because "
-                f"{thresholds.title} has no {read.result.unit} scale.",
+                f"{_fmt(read.normalised.value)} {scale.unit} ({molar_basis(read.normalised.test)}, REFERENCE §7.1) "
+                f"because {thresholds.title} has no {read.result.unit} scale.",
                 scale.rule,
                 ("S61", "S62"),
             )

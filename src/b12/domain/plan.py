@@ -23,7 +23,7 @@ from b12.domain.guidelines import Guideline, find_regimen, find_rule, load_commo
 from b12.domain.labs import ADULT_FROM_AGE, Interpretation, Status
 from b12.domain.regimen import Ending, IntervalUnit, Phase, PhaseKind, Product, Regimen
 from b12.domain.schedule import PhaseTotals, Schedule, expand
-from b12.domain.units import Strength, Syringe, dose_volume, parse_strength, parse_syringe
+from b12.domain.units import Strength, Syringe, dose_volume, parse_strength, parse_syringe, quantity
 
 DISCLAIMER = (
     "b12 is decision support, not a prescriber: this plan comes from the guideline data named in it, "
@@ -642,7 +642,7 @@ def _volume_for(
 ) -> Callable[[float], tuple[float, float | None]]:
     # No cache here: units.dose_volume keeps the exact arithmetic of each (dose, strength, syringe) already.
     def volume(dose_mg: float) -> tuple[float, float | None]:
-        result = dose_volume(f"{dose_mg:g} mg", strength, syringe)
+        result = dose_volume(quantity(dose_mg, "mg"), strength, syringe)
         warnings.extend(w for w in result.warnings if w not in warnings)
         return result.volume_ml, result.syringe_units
 

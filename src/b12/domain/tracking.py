@@ -739,7 +739,7 @@ def _volume(dose_mg: float, strength: Strength | None, syringe: Syringe | None) 
     if strength is None:
         return None, None
     try:
-        result = dose_volume(f"{dose_mg:g} mg", strength, syringe)
+        result = dose_volume(quantity(dose_mg, "mg"), strength, syringe)
     except UnitError:
         return None, None
     return result.volume_ml, result.syringe_units

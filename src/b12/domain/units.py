@@ -509,11 +509,12 @@ def _dose_volume(dose: Quantity, strength: Strength, volume_ml: Fraction, syring
 
 # --- parsing helpers ----------------------------------------------------------------------------------
 
+# re.ASCII: a digit is 0-9 (Python's \d also matches "１０００" and other scripts' digits, which float() reads).
 _NUMBER = re.compile(
-    r"\s*(?P<number>[+\-−]?(?:\d+(?:\.\d*)?|\.\d+|nan|inf(?:inity)?))(?P<rest>.*)", re.IGNORECASE | re.DOTALL
+    r"\s*(?P<number>[+\-−]?(?:\d+(?:\.\d*)?|\.\d+|nan|inf(?:inity)?))(?P<rest>.*)", re.IGNORECASE | re.DOTALL | re.ASCII
 )
-_STARTS_WITH_NUMBER = re.compile(r"\s*[+\-−]?(?:\d|\.\d)")
-_DECIMAL_COMMA = re.compile(r"\s*[+\-−]?\d+,\d")
+_STARTS_WITH_NUMBER = re.compile(r"\s*[+\-−]?(?:\d|\.\d)", re.ASCII)
+_DECIMAL_COMMA = re.compile(r"\s*[+\-−]?\d+,\d", re.ASCII)
 _EXPONENT_OR_SEPARATOR = re.compile(r"(?:[eE][+\-−]?|_)\d")  # "1e3 mcg", "1_000 mcg": the rest of a number
 _STRENGTH_SPLIT = re.compile(r"\s*(?:/|\bin\b|\bper\b)\s*", re.IGNORECASE)
 

@@ -18,11 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer._click import Context as ClickContext
+from typer.core import TyperArgument, TyperCommand
 
 from b12.adapters.case_json import case_from_json, json_from_text
-from b12.adapters.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, render
+from b12.adapters.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from b12.adapters.cli.fhir_cli import register as register_fhir
-from b12.adapters.cli.quick import _analyte
+from b12.adapters.cli.quick import convert_answer, dose_answer
 from b12.adapters.cli.serve_cli import register as register_serve
 from b12.adapters.cli.triage_cli import register as register_triage
 from b12.adapters.plan_json import comparison_to_dict, interpretation_to_dict, plan_to_dict
@@ -456,41 +458,65 @@ def print_comparison(comparison: Comparison) -> None:
 # --- commands -----------------------------------------------------------------------------------------
 
 
-@app.command()
+class _AmountCommand(TyperCommand):
+    """The usage line as typed, ``b12 convert [OPTIONS] AMOUNT [UNIT] TO_UNIT``, not click's ``[AMOUNT]...``: the
+    arguments are one list so that an amount may be one argument or two, and the answer checks how many."""
+
+    def collect_usage_pieces(self, ctx: ClickContext) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [p.metavar for p in self.get_params(ctx) if isinstance(p, TyperArgument) and p.metavar]
+
+
+@app.command(cls=_AmountCommand)
 def convert(
-    value: Annotated[float, typer.Argument(help="The number to convert, e.g. 1000.")],
-    from_unit: Annotated[str, typer.Argument(help="Its unit, e.g. mcg, pg/mL, g/dL.")],
-    to_unit: Annotated[str, typer.Argument(help="The unit wanted, e.g. mg, pmol/L, g/L.")],
+    amount: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="AMOUNT [UNIT] TO_UNIT",
+            help="The amount with its unit, as one argument or two ('1000 mcg', 1000mcg or 1000 mcg; mcg, "
+            "pg/mL, g/dL, …), then the unit wanted (mg, pmol/L, g/L, …).",
+            show_default=False,
+        ),
+    ] = None,
     analyte: Annotated[
         str | None,
         typer.Option("--analyte", "-a", help="Needed for mass <-> amount: b12, folate, hemoglobin, …"),
     ] = None,
 ) -> None:
-    """Convert a dose or a lab value between units (µg/mcg/mg, pg/mL = ng/L <-> pmol/L, g/dL <-> g/L, …)."""
-    from b12.domain.units import convert as convert_units
+    """Convert a dose or a lab value between units (µg/mcg/mg, pg/mL = ng/L <-> pmol/L, g/dL <-> g/L, …).
 
-    out = _console()
-
-    key = _analyte(analyte)
-    out.print(_t(render.conversion(value, from_unit, convert_units(value, from_unit, to_unit, analyte=key), key)))
+    Example: b12 convert 1000 mcg mg, or b12 convert '250 pg/mL' pmol/L --analyte b12.
+    """
+    _console().print(_t(convert_answer(amount or [], analyte)))
 
 
-@app.command()
+@app.command(cls=_AmountCommand)
 def dose(
-    value: Annotated[float, typer.Argument(help="Dose amount, e.g. 1.")],
-    unit: Annotated[str, typer.Argument(help="Dose unit: mg, mcg, µg, microgram(s).")],
+    amount: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="DOSE [UNIT]",
+            help="The dose with its unit, as one argument or two ('1 mg', 1mg or 1 mg; mg, mcg, µg, microgram(s)).",
+            show_default=False,
+        ),
+    ] = None,
     strength: Annotated[
-        str, typer.Option("--strength", "-s", help="Product strength, e.g. 1000mcg/mL, 1 mg/mL, 5 mg/2 mL.")
-    ],
+        str | None,
+        typer.Option(
+            "--strength",
+            "-s",
+            help="Product strength (required), e.g. 1000mcg/mL, 1 mg/mL, 5 mg/2 mL.",
+            show_default=False,
+        ),
+    ] = None,
     syringe: Annotated[str, typer.Option(help="Syringe scale: U-100, U-40, or 'none'.")] = "U-100",
 ) -> None:
-    """How much to draw up: the volume in mL and the units on an insulin syringe for a dose."""
-    from b12.domain import units
+    """How much to draw up: the volume in mL and the units on an insulin syringe for a dose.
 
+    Example: b12 dose 1 mg --strength 1000mcg/mL --syringe U-100.
+    """
     out = _console()
-
-    chosen = None if syringe.lower() in ("none", "") else syringe
-    for line in render.dose(units.dose_volume(units.quantity(value, unit), strength, chosen)):
+    for line in dose_answer(amount or [], strength, syringe):
         out.print(_t(line))
 
 

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 fhir_app = typer.Typer(
-    help="FHIR R4: import lab results and doses given; export a course as MedicationRequest, CarePlan, "
-    "MedicationAdministrations and Observations.",
+    help="FHIR R4: import lab results, doses given and skipped, and reactions; export a course as "
+    "MedicationRequest, CarePlan, MedicationAdministrations, AdverseEvents and Observations.",
     no_args_is_help=True,
 )
 
@@ -49,6 +49,10 @@ def _report(error: FhirImportError) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def _count(number: int, what: str) -> str:
+    return f"{number} {what}{'s' if number != 1 else ''}"
+
+
 def _unit_of_work(database: str | None) -> UnitOfWork:
     from b12.adapters.sql.db import database_url, make_engine
     from b12.adapters.sql.migrations import upgrade
@@ -63,7 +67,13 @@ def _unit_of_work(database: str | None) -> UnitOfWork:
 
 @fhir_app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="A Bundle (.json) or NDJSON (.ndjson) of Observations and doses.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A Bundle (.json) or NDJSON (.ndjson) of Observations, MedicationAdministrations (doses given "
+            "or not done) and AdverseEvents (reactions to a dose)."
+        ),
+    ],
     patient: Annotated[
         str | None, typer.Option(help="The b12 patient id (default: the file's Patient/<id> subject).")
     ] = None,
@@ -73,7 +83,8 @@ def import_command(
     ] = None,
     database: DatabaseOpt = None,
 ) -> None:
-    """Import lab results (Observations) and doses given (MedicationAdministrations): all or nothing."""
+    """Import lab results (Observations), doses given or skipped (MedicationAdministrations, completed or
+    not-done) and reactions (AdverseEvents): all or nothing."""
     from b12.adapters.fhir import FhirImportError, import_fhir
 
     try:
@@ -93,10 +104,12 @@ def import_command(
         raise _report(error) from None
     except B12Error as error:
         raise _fail(str(error)) from None
+    counts = [_count(summary.labs, "lab result"), _count(summary.doses, "dose")]
+    # Skipped doses and reactions are named only when some were imported: a file of results reads as before.
+    counts += [_count(n, what) for n, what in ((summary.skips, "skipped dose"), (summary.reactions, "reaction")) if n]
     out = sys.stdout
     out.write(
-        f"Imported {summary.labs} lab result{'s' if summary.labs != 1 else ''} and {summary.doses} "
-        f"dose{'s' if summary.doses != 1 else ''} for patient {summary.patient_id or '-'} from {file}"
+        f"Imported {', '.join(counts[:-1])} and {counts[-1]} for patient {summary.patient_id or '-'} from {file}"
         f"{f' ({summary.unchanged} already stored)' if summary.unchanged else ''}.\n"
     )
     for skipped in summary.skipped:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from b12.domain.errors import InternationalUnitError
 from b12.domain.guidelines import GUIDELINE_IDS, find_regimen, find_rule, load_common, load_guideline
 from b12.domain.regimen import Regimen
-from b12.domain.units import convert, dose_volume, format_number, parse_syringe
+from b12.domain.units import convert, dose_volume, format_number, parse_syringe, quantity
 
 _SOURCE_ID = re.compile(r"\bS\d+[a-z]?\b")
 
@@ -88,7 +88,7 @@ def how_many_mg() -> Answer:
                     continue
                 seen.add(key)
                 strength = guideline.strengths[phase.product]
-                volume = dose_volume(f"{phase.dose_mg:g} mg", strength, syringe)
+                volume = dose_volume(quantity(phase.dose_mg, "mg"), strength, syringe)
                 units = format_number(round(volume.syringe_units or 0.0, 2), 15)
                 lines.append(
                     Line(
