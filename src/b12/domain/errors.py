@@ -43,12 +43,14 @@ class UnknownUnitError(UnitError):
 class InternationalUnitError(UnitError):
     def __init__(self, unit: str) -> None:
         self.unit = unit
+        # "U", "unit", "units" (also before "/mL"): on an insulin syringe these are volume marks.
+        self.syringe_marks = "".join(unit.split("/")[0].split()).casefold() in ("u", "unit", "units")
         # REFERENCE §9: B12 doses are by mass; an "IU -> mcg" figure found online is unsupported [S105].
         # REFERENCE §9: a U-100 syringe is "calibrated such that 100 units equals 1 mL" [S106][S107].
         syringe = (
             " On an insulin syringe, units are volume marks, not an amount of B12: on a U-100 syringe 100 units "
             "= 1 mL, so the units to draw depend on the strength (sources S106, S107)."
-            if "".join(unit.split("/")[0].split()).casefold() in ("u", "unit", "units")
+            if self.syringe_marks
             else ""
         )
         super().__init__(

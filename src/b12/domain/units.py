@@ -190,10 +190,20 @@ class DoseVolume:
     syringe_units: float | None
     warnings: tuple[str, ...] = ()
 
+    @property
+    def volume_text(self) -> str:
+        """The volume in mL as people read it: to 4 decimals (``"0.3333"``)."""
+        return _ml(self.volume_ml)
+
+    @property
+    def syringe_units_text(self) -> str | None:
+        """The syringe reading as people read it: to 2 decimals (``"33.33"``); None without a syringe."""
+        return None if self.syringe_units is None else _syringe_units(self.syringe_units)
+
     def __str__(self) -> str:
-        text = f"{self.dose} of {self.strength} = {_ml(self.volume_ml)} mL"
-        if self.syringe is not None and self.syringe_units is not None:
-            text += f" = {_syringe_units(self.syringe_units)} units on a {self.syringe.name} syringe"
+        text = f"{self.dose} of {self.strength} = {self.volume_text} mL"
+        if self.syringe is not None and self.syringe_units_text is not None:
+            text += f" = {self.syringe_units_text} units on a {self.syringe.name} syringe"
         return text
 
 

@@ -160,7 +160,7 @@ def _usage(command: str, problem: str) -> B12Error:
 
 def _syringe_units_hint(error: InternationalUnitError) -> B12Error:
     """Units as an amount: the domain explains that they are volume marks; the CLI names the command."""
-    if "".join(error.unit.split("/")[0].split()).casefold() not in _SYRINGE_UNITS:
+    if not error.syringe_marks:
         return error
     return B12Error(
         f"{error} For the units to draw, give the dose as a weight: {_DOSE_BY_SYRINGE}, "

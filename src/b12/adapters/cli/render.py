@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b12.domain.units import DoseVolume, Quantity, format_number, molar_basis
+from b12.domain.units import DoseVolume, Quantity, molar_basis
 
 
 def conversion(source_value: float, source_unit: str, result: Quantity, analyte: str | None) -> str:
@@ -14,22 +14,12 @@ def conversion(source_value: float, source_unit: str, result: Quantity, analyte:
 
 
 def dose(result: DoseVolume) -> list[str]:
-    lines = [f"{result.dose} from {result.strength} = draw {_ml(result.volume_ml)} mL"]
-    if result.syringe is not None and result.syringe_units is not None:
-        lines[0] += f" = {_syringe_units(result.syringe_units)} units on a {result.syringe.name} syringe"
+    lines = [f"{result.dose} from {result.strength} = draw {result.volume_text} mL"]
+    if result.syringe is not None and result.syringe_units_text is not None:
+        lines[0] += f" = {result.syringe_units_text} units on a {result.syringe.name} syringe"
         lines.append(
             f"({result.syringe.name}: {result.syringe.units_per_ml} units = 1 mL; syringe units are volume marks, "
             "not international units)"
         )
     lines.extend(f"warning: {w}" for w in result.warnings)
     return lines
-
-
-# The domain's rounding for people (DoseVolume: "mL to 4 decimals and units to 2"), as the web calculator
-# shows the same dose (b12.adapters.web.calculator): 1 mg of 3 mg/mL is 0.3333 mL = 33.33 units on both.
-def _ml(value: float) -> str:
-    return format_number(round(value, 4), 15)
-
-
-def _syringe_units(value: float) -> str:
-    return format_number(round(value, 2), 15)

@@ -58,14 +58,6 @@ def label_strengths() -> list[str]:
     return list(dict.fromkeys(s for g in GUIDELINE_IDS for s in load_guideline(g).strengths.values()))
 
 
-def _ml(value: float) -> str:
-    return format_number(round(value, 4), 15)
-
-
-def _units(value: float) -> str:
-    return format_number(round(value, 2), 15)
-
-
 def calculate(form: FormState, *, live: bool = False) -> DoseAnswer | None:
     """The answer, or None with each problem recorded beside its field."""
     strength: Strength | None = None
@@ -118,9 +110,9 @@ def calculate(form: FormState, *, live: bool = False) -> DoseAnswer | None:
         from_volume=amount.unit.dimension is Dimension.VOLUME,
         dose_mg=str(dose.to("mg")),
         dose_mcg=f"{format_number(dose.to('µg').value)} micrograms",
-        volume_ml=_ml(result.volume_ml),
+        volume_ml=result.volume_text,
         strength=str(strength),
         syringe=syringe,
-        syringe_units=_units(result.syringe_units) if show_units and result.syringe_units is not None else None,
+        syringe_units=result.syringe_units_text if show_units else None,
         warnings=result.warnings if syringe is not None else (),
     )
